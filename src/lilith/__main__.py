@@ -1,0 +1,5 @@
+"""``python -m lilith``."""
+
+from lilith.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""The ``lilith`` and ``lilith-zero`` commands.
+
+argparse rather than click: ``lilith run`` sits on every agent's start-up path, and importing click costs
+~45 ms on these machines against ~12 ms for argparse. Heavy modules are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import sys
+from collections.abc import Sequence
+
+from lilith.errors import ConfigError, LilithError
+
+EXIT_USAGE = 2
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """'512M', '1.5GiB', '100000' -> bytes (binary multiples)."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (examples: 512M, 1G, 1048576)")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    scale = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}[unit]
+    value = int(number * scale)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive: {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _add_run_options(parser: argparse.ArgumentParser, *, zero: bool) -> None:
+    parser.add_argument("--policy", metavar="FILE", help="policy file (default: $LILITH_POLICY; none = deny all)")
+    parser.add_argument(
+        "--audit-logs" if zero else "--audit-log", dest="audit_log", metavar="FILE", help="append audit records here"
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    parser.add_argument(
+        "--env-allow", nargs="+", metavar="NAME", help="pass only these variables (globs allowed) to the server"
+    )
+    parser.add_argument("--cwd", metavar="DIR", help="working directory of the server")
+    parser.add_argument("--max-memory", type=parse_size, metavar="SIZE", help="cap on the server tree's RSS")
+    parser.add_argument("--max-cpu-seconds", type=positive_int, metavar="N")
+    parser.add_argument("--max-open-files", type=positive_int, metavar="N")
+    parser.add_argument("--max-processes", type=positive_int, metavar="N")
+    parser.add_argument("--restart", choices=["never", "on-failure"], default="never")
+    parser.add_argument("--max-restarts", type=positive_int, default=3, metavar="N")
+    parser.add_argument("--max-line-bytes", type=parse_size, default=8 * 1024**2, metavar="SIZE")
+    parser.add_argument("--max-server-line-bytes", type=parse_size, default=64 * 1024**2, metavar="SIZE")
+    parser.add_argument("--max-depth", type=positive_int, default=64, metavar="N")
+    parser.add_argument("--max-batch", type=positive_int, default=64, metavar="N")
+    parser.add_argument("--shutdown-grace", type=float, default=2.0, metavar="SECONDS")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lilith", description="A transparent, fail-closed security proxy for MCP.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run an MCP server behind Lilith (stdio)")
+    _add_run_options(run, zero=False)
+    run.add_argument("server", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...] of the MCP server")
+    policy = commands.add_parser("policy", help="work with policy files")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_commands.add_parser("check", help="validate a policy file")
+    check.add_argument("file")
+    return parser
+
+
+def build_zero_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lilith-zero", description="lilith-zero compatible command line.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run an MCP server behind Lilith (stdio)")
+    _add_run_options(run, zero=True)
+    run.add_argument("--upstream-cmd", required=True, metavar="CMD", help='server command line, e.g. "python s.py"')
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "policy":
+        return _policy_check(args.file)
+    server = list(args.server)
+    if server and server[0] == "--":
+        server = server[1:]
+    if not server:
+        print("lilith run: missing the server command (lilith run [OPTIONS] -- COMMAND [ARGS...])", file=sys.stderr)
+        return EXIT_USAGE
+    return _run(args, server)
+
+
+def main_zero(argv: Sequence[str] | None = None) -> int:
+    args = build_zero_parser().parse_args(argv)
+    try:
+        server = shlex.split(args.upstream_cmd)
+    except ValueError as exc:
+        print(f"lilith-zero run: --upstream-cmd: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not server:
+        print("lilith-zero run: --upstream-cmd is empty", file=sys.stderr)
+        return EXIT_USAGE
+    return _run(args, server)
+
+
+def _policy_check(file: str) -> int:
+    from lilith.policy.loader import load_policy
+
+    try:
+        load_policy(file)
+    except LilithError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{file}: ok", file=sys.stderr)
+    return 0
+
+
+def _run(args: argparse.Namespace, server: list[str]) -> int:
+    # Anything printed by accident must never corrupt the MCP stream on fd 1.
+    sys.stdout = sys.stderr
+    from lilith.runtime.logs import StderrLog
+
+    log = StderrLog(args.log_level, args.log_format)
+    try:
+        from lilith.runtime.assemble import assemble_proxy
+
+        proxy = assemble_proxy(args, server, log)
+    except ConfigError as exc:
+        log.log("error", "config_error", error=str(exc))
+        print(f"lilith: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return proxy.run()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

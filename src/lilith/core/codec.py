@@ -1,0 +1,69 @@
+"""JSON decoding and encoding of one line, with nesting limits (sans-IO).
+
+orjson does the work. Two cases it would get subtly wrong are routed to the standard library instead, so
+nothing is silently changed in transit: integers beyond 64 bits (orjson reads them as floats) and their
+re-serialisation. What is forwarded is always the serialisation of the parsed object that was checked,
+never the raw input, so duplicate keys and parser differentials cannot smuggle anything past a check.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+from lilith.errors import ParseError
+
+_LONG_DIGITS = re.compile(rb"[0-9]{19,}")
+_OPENERS = (b"{", b"[")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def decode(line: bytes, max_depth: int) -> Any:
+    """Parse one line of JSON; raise ParseError for anything that is not JSON within the limits."""
+    try:
+        if _LONG_DIGITS.search(line) is None:
+            value = orjson.loads(line)
+        else:
+            value = json.loads(line, parse_constant=_reject_constant)
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        raise ParseError(f"Parse error: {_short(exc)}") from None
+    if line.count(_OPENERS[0]) + line.count(_OPENERS[1]) > max_depth and nesting_depth(value) > max_depth:
+        raise ParseError(f"Parse error: nesting deeper than {max_depth} levels")
+    return value
+
+
+def nesting_depth(value: Any) -> int:
+    """Depth of containers in a parsed JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def encode(value: Any) -> bytes:
+    """Serialise to one line of compact JSON ending in a newline."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        # Integers beyond 64 bits, which the standard library writes exactly.
+        return (json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n").encode()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -1,0 +1,69 @@
+"""The ordered, fail-closed interceptor chain that decides client requests.
+
+Each interceptor looks at a request and either passes (returns None) or decides (returns a Decision). The
+first denial halts the chain. An interceptor that raises denies the message; it never skips its check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from lilith.core.message import Message
+from lilith.errors import InvalidParams, ProtocolError
+from lilith.policy.decision import Decision
+from lilith.policy.loader import Policy
+
+
+class Interceptor(Protocol):
+    name: str
+
+    def check_request(self, message: Message) -> Decision | None:
+        """None: no opinion; a Decision: allowed or denied, with the rule that said so."""
+
+
+class ToolCallPolicy:
+    """Checks ``tools/call`` against the current policy (supplied by a getter so it can be swapped)."""
+
+    name = "policy"
+
+    def __init__(self, current_policy: Callable[[], Policy]) -> None:
+        self._current_policy = current_policy
+
+    def check_request(self, message: Message) -> Decision | None:
+        if message.method != "tools/call":
+            return None
+        tool = tool_name(message)
+        return self._current_policy().decide_tool_call(tool)
+
+
+def tool_name(message: Message) -> str:
+    params = message.body.get("params")
+    name: Any = params.get("name") if isinstance(params, dict) else None
+    if not isinstance(name, str) or not name:
+        raise InvalidParams("Invalid params: tools/call needs a string 'name'", request_id=message.id)
+    if "\x00" in name:
+        raise InvalidParams("Invalid params: tool name contains a NUL character", request_id=message.id)
+    return name
+
+
+class Gate:
+    def __init__(self, interceptors: Sequence[Interceptor]) -> None:
+        self._interceptors = tuple(interceptors)
+
+    def check(self, message: Message) -> Decision | None:
+        """Run the chain; the last allowing decision, the first denial, or None if nobody had an opinion."""
+        verdict: Decision | None = None
+        for interceptor in self._interceptors:
+            try:
+                decision = interceptor.check_request(message)
+            except ProtocolError:
+                raise
+            except Exception as exc:
+                return Decision(False, f"{interceptor.name}.error", f"check failed: {type(exc).__name__}: {exc}")
+            if decision is None:
+                continue
+            if not decision.allowed:
+                return decision
+            verdict = decision
+        return verdict

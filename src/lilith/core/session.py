@@ -1,0 +1,347 @@
+"""One MCP session as seen from the middle (sans-IO).
+
+Lines from either peer go in; what to send to the server and to the client comes out as ``Effects``.
+The session tracks in-flight requests per direction, the negotiated protocol version, the handshake to
+replay after a server restart, and JSON-RPC batches. It never raises for a peer's input: every failure
+becomes a JSON-RPC error for the message that caused it (or a logged drop, for the server side), and an
+unexpected exception never lets a message through.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from lilith.core.codec import decode, encode
+from lilith.core.framing import OversizedLine
+from lilith.core.gate import Gate
+from lilith.core.message import IdKey, Kind, Message, classify, error_response, id_key
+from lilith.core.ports import AuditSink, EventLog
+from lilith.errors import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    POLICY_DENIED,
+    SERVER_UNAVAILABLE,
+    AuditWriteError,
+    InvalidRequest,
+    ProtocolError,
+)
+from lilith.policy.decision import Decision
+
+BATCH_VERSION = "2025-03-26"
+INTERNAL_ID_PREFIX = "lilith-internal-"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_client_line_bytes: int = 8 * 1024 * 1024
+    max_server_line_bytes: int = 64 * 1024 * 1024
+    max_depth: int = 64
+    max_batch: int = 64
+
+
+@dataclass(slots=True)
+class Effects:
+    """What the shell must do, in order: send these lines to the server, then these to the client."""
+
+    to_server: list[bytes] = field(default_factory=list)
+    to_client: list[bytes] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Batch:
+    waiting: set[IdKey]
+    responses: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class _Pending:
+    method: str
+    request_id: Any
+    batch: _Batch | None = None
+    internal: bool = False
+
+
+class _Out:
+    """Where one message's outputs go: straight out, or into a batch being assembled."""
+
+    __slots__ = ("batch", "forwarded", "replies")
+
+    def __init__(self, batch: _Batch | None) -> None:
+        self.batch = batch
+        self.forwarded: list[dict[str, Any]] = []
+        self.replies: list[dict[str, Any]] = []
+
+
+class Session:
+    def __init__(self, gate: Gate, audit: AuditSink, log: EventLog, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self._gate = gate
+        self._audit = audit
+        self._log = log
+        self._from_client: dict[IdKey, _Pending] = {}
+        self._from_server: dict[IdKey, _Pending] = {}
+        self.protocol_version: str | None = None
+        self._initialize: dict[str, Any] | None = None
+        self._initialized: dict[str, Any] | None = None
+        self._internal_seq = 0
+
+    # ------------------------------------------------------------------ client -> server
+    def from_client(self, line: bytes | OversizedLine) -> Effects:
+        effects = Effects()
+        if isinstance(line, OversizedLine):
+            self._log.log("warning", "client_line_too_long", limit=line.limit)
+            effects.to_client.append(
+                encode(error_response(None, INVALID_REQUEST, f"Invalid Request: line exceeds {line.limit} bytes"))
+            )
+            return effects
+        try:
+            value = decode(line, self.limits.max_depth)
+        except ProtocolError as exc:
+            effects.to_client.append(encode(error_response(None, PARSE_ERROR, exc.message)))
+            return effects
+        if isinstance(value, list):
+            self._client_batch(value, effects)
+            return effects
+        out = _Out(None)
+        self._client_one(value, out)
+        effects.to_server.extend(encode(body) for body in out.forwarded)
+        effects.to_client.extend(encode(body) for body in out.replies)
+        return effects
+
+    def _client_batch(self, items: list[Any], effects: Effects) -> None:
+        reason = self._batch_refusal(items)
+        if reason is not None:
+            effects.to_client.append(encode(error_response(None, INVALID_REQUEST, reason)))
+            return
+        batch = _Batch(set(), [])
+        out = _Out(batch)
+        for item in items:
+            self._client_one(item, out)
+        batch.responses.extend(out.replies)
+        if out.forwarded:
+            effects.to_server.append(encode(out.forwarded))
+        if not batch.waiting and batch.responses:
+            effects.to_client.append(encode(batch.responses))
+
+    def _batch_refusal(self, items: list[Any]) -> str | None:
+        if self.protocol_version != BATCH_VERSION:
+            return f"Invalid Request: JSON-RPC batches are only allowed with protocol version {BATCH_VERSION}"
+        if not items:
+            return "Invalid Request: empty batch"
+        if len(items) > self.limits.max_batch:
+            return f"Invalid Request: batch of {len(items)} exceeds the limit of {self.limits.max_batch}"
+        return None
+
+    def _client_one(self, value: Any, out: _Out) -> None:
+        try:
+            message = classify(value)
+            if message.kind is Kind.REQUEST:
+                self._client_request(message, out)
+            elif message.kind is Kind.NOTIFICATION:
+                self._client_notification(message, out)
+            else:
+                self._client_response(message, out)
+        except ProtocolError as exc:
+            out.replies.append(error_response(exc.request_id, exc.code, exc.message))
+        except Exception as exc:
+            # Our fault, not the peer's: answer the request (never forward it) and keep the session alive.
+            self._log.log("error", "client_message_failed", error=f"{type(exc).__name__}: {exc}")
+            request_id = value.get("id") if isinstance(value, dict) and "method" in value else None
+            if request_id is not None:
+                out.replies.append(error_response(request_id, INTERNAL_ERROR, "Lilith: internal error"))
+
+    def _client_request(self, message: Message, out: _Out) -> None:
+        key = message.id_key
+        if key is None or key in self._from_client:
+            raise InvalidRequest("Invalid Request: a request with this id is already in flight", request_id=message.id)
+        decision = self._gate.check(message)
+        if decision is not None:
+            decision = self._audited(message, decision)
+            if not decision.allowed:
+                out.replies.append(denial(message.id, decision))
+                return
+        method = message.method or ""
+        if method == "initialize":
+            self._initialize = copy.deepcopy(message.body)
+        self._from_client[key] = _Pending(method, message.id, out.batch)
+        if out.batch is not None:
+            out.batch.waiting.add(key)
+        out.forwarded.append(message.body)
+
+    def _audited(self, message: Message, decision: Decision) -> Decision:
+        params = message.body.get("params")
+        record = {
+            "event": "decision",
+            "decision": "allow" if decision.allowed else "deny",
+            "method": message.method,
+            "tool": params.get("name") if isinstance(params, dict) else None,
+            "request_id": message.id,
+            "rule": decision.rule,
+            "reason": decision.reason,
+        }
+        try:
+            self._audit.record(record)
+        except AuditWriteError as exc:
+            self._log.log("error", "audit_write_failed", error=str(exc))
+            return Decision(False, "audit-failure", f"the audit log could not be written: {exc}")
+        return decision
+
+    def _client_notification(self, message: Message, out: _Out) -> None:
+        if message.method == "notifications/cancelled":
+            self._forget(self._from_client, message)
+        elif message.method == "notifications/initialized":
+            self._initialized = copy.deepcopy(message.body)
+        out.forwarded.append(message.body)
+
+    def _client_response(self, message: Message, out: _Out) -> None:
+        key = message.id_key
+        if key is None or self._from_server.pop(key, None) is None:
+            self._log.log("warning", "client_response_unknown_id", id=message.id)
+            return
+        out.forwarded.append(message.body)
+
+    # ------------------------------------------------------------------ server -> client
+    def from_server(self, line: bytes | OversizedLine) -> Effects:
+        effects = Effects()
+        if isinstance(line, OversizedLine):
+            self._log.log("error", "server_line_too_long", limit=line.limit)
+            return effects
+        try:
+            value = decode(line, self.limits.max_depth)
+        except ProtocolError as exc:
+            self._log.log("warning", "server_sent_invalid_json", error=exc.message, preview=_preview(line))
+            return effects
+        if isinstance(value, list):
+            if self.protocol_version != BATCH_VERSION or not value or len(value) > self.limits.max_batch:
+                self._log.log("warning", "server_batch_refused", size=len(value))
+                return effects
+            forwarded: list[dict[str, Any]] = []
+            for item in value:
+                self._server_one(item, effects, forwarded)
+            if forwarded:
+                effects.to_client.append(encode(forwarded))
+            return effects
+        direct: list[dict[str, Any]] = []
+        self._server_one(value, effects, direct)
+        effects.to_client.extend(encode(body) for body in direct)
+        return effects
+
+    def _server_one(self, value: Any, effects: Effects, forwarded: list[dict[str, Any]]) -> None:
+        try:
+            message = classify(value)
+        except ProtocolError as exc:
+            self._log.log("warning", "server_sent_invalid_message", error=exc.message)
+            pending = self._from_client.pop(id_key(exc.request_id), None) if exc.request_id is not None else None
+            if pending is not None and not pending.internal:
+                body = error_response(
+                    pending.request_id, INTERNAL_ERROR, "Lilith: the MCP server sent an invalid response"
+                )
+                self._deliver(pending, body, effects, forwarded)
+            return
+        try:
+            if message.kind is Kind.RESPONSE:
+                self._server_response(message, effects, forwarded)
+            elif message.kind is Kind.REQUEST:
+                self._server_request(message, effects, forwarded)
+            else:
+                if message.method == "notifications/cancelled":
+                    self._forget(self._from_server, message)
+                forwarded.append(message.body)
+        except Exception as exc:
+            self._log.log("error", "server_message_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _server_response(self, message: Message, effects: Effects, forwarded: list[dict[str, Any]]) -> None:
+        key = message.id_key
+        pending = self._from_client.pop(key, None) if key is not None else None
+        if pending is None:
+            self._log.log("warning", "server_response_unknown_id", id=message.id)
+            return
+        if pending.method == "initialize":
+            result = message.body.get("result")
+            version = result.get("protocolVersion") if isinstance(result, dict) else None
+            if isinstance(version, str):
+                self.protocol_version = version
+        if pending.internal:
+            if "error" in message.body:
+                self._log.log("error", "handshake_replay_failed", error=message.body["error"])
+            return
+        self._deliver(pending, message.body, effects, forwarded)
+
+    def _server_request(self, message: Message, effects: Effects, forwarded: list[dict[str, Any]]) -> None:
+        key = message.id_key
+        if key is None or key in self._from_server:
+            self._log.log("warning", "server_duplicate_request_id", id=message.id)
+            effects.to_server.append(
+                encode(error_response(message.id, INVALID_REQUEST, "Invalid Request: id already in flight"))
+            )
+            return
+        self._from_server[key] = _Pending(message.method or "", message.id)
+        forwarded.append(message.body)
+
+    def _deliver(
+        self, pending: _Pending, body: dict[str, Any], effects: Effects, forwarded: list[dict[str, Any]]
+    ) -> None:
+        batch = pending.batch
+        if batch is None:
+            forwarded.append(body)
+            return
+        batch.waiting.discard(id_key(pending.request_id))
+        batch.responses.append(body)
+        if not batch.waiting:
+            effects.to_client.append(encode(batch.responses))
+
+    # ------------------------------------------------------------------ lifecycle
+    def server_lost(self, reason: str) -> Effects:
+        """The server is gone: answer every request still in flight, so no client waits forever."""
+        effects = Effects()
+        direct: list[dict[str, Any]] = []
+        pending_requests = list(self._from_client.values())
+        self._from_client.clear()
+        self._from_server.clear()
+        for pending in pending_requests:
+            if pending.internal:
+                continue
+            body = error_response(pending.request_id, SERVER_UNAVAILABLE, f"Lilith: the MCP server {reason}")
+            self._deliver(pending, body, effects, direct)
+        effects.to_client.extend(encode(body) for body in direct)
+        return effects
+
+    def handshake_replay(self) -> Effects:
+        """Lines that bring a restarted server to where the client believes it is."""
+        effects = Effects()
+        if self._initialize is None:
+            return effects
+        self._internal_seq += 1
+        request = dict(self._initialize)
+        request["id"] = f"{INTERNAL_ID_PREFIX}{self._internal_seq}"
+        self._from_client[id_key(request["id"])] = _Pending("initialize", request["id"], internal=True)
+        effects.to_server.append(encode(request))
+        if self._initialized is not None:
+            effects.to_server.append(encode(self._initialized))
+        return effects
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._from_client)
+
+    def _forget(self, table: dict[IdKey, _Pending], message: Message) -> None:
+        params = message.body.get("params")
+        request_id = params.get("requestId") if isinstance(params, dict) else None
+        if request_id is None:
+            return
+        pending = table.pop(id_key(request_id), None)
+        if pending is not None and pending.batch is not None:
+            pending.batch.waiting.discard(id_key(request_id))
+
+
+def denial(request_id: Any, decision: Decision) -> dict[str, Any]:
+    return error_response(
+        request_id, POLICY_DENIED, f"Lilith: {decision.reason}", {"rule": decision.rule, "reason": decision.reason}
+    )
+
+
+def _preview(line: bytes) -> str:
+    return line[:80].decode("utf-8", "replace")

@@ -1,0 +1,1 @@
+"""The shell: all IO (stdio, child processes, files, signals) lives here."""

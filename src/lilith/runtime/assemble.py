@@ -1,0 +1,70 @@
+"""Turn parsed command-line options into a ready ``StdioProxy`` (policy, audit, session, server spec)."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+from collections.abc import Mapping, Sequence
+
+from lilith.audit.writer import AuditFile, NoAudit
+from lilith.core.gate import Gate, ToolCallPolicy
+from lilith.core.session import Limits, Session
+from lilith.policy.loader import Policy, deny_all_policy, load_policy
+from lilith.runtime.logs import StderrLog
+from lilith.runtime.stdio_proxy import ProxyOptions, StdioProxy
+from lilith.runtime.supervisor import ResourceLimits, ServerSpec
+
+POLICY_ENV = "LILITH_POLICY"
+BASELINE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "TERM", "SHELL")
+
+
+def server_environment(environ: Mapping[str, str], allow: Sequence[str] | None) -> dict[str, str]:
+    """All of Lilith's environment by default; with --env-allow, only the named (or globbed) variables
+    plus a small non-secret baseline (PATH, HOME, locale …) that servers need to start at all."""
+    if allow is None:
+        return dict(environ)
+    patterns = list(allow) + list(BASELINE_ENV)
+    return {name: value for name, value in environ.items() if any(fnmatch.fnmatchcase(name, p) for p in patterns)}
+
+
+def choose_policy(explicit: str | None, log: StderrLog) -> Policy:
+    """--policy wins over $LILITH_POLICY; with neither, every tool call is denied (fail closed)."""
+    path = explicit or os.environ.get(POLICY_ENV) or None
+    if path is None:
+        log.log("warning", "no_policy", detail="no --policy or $LILITH_POLICY: every tools/call will be denied")
+        return deny_all_policy()
+    policy = load_policy(path)
+    log.log("info", "policy_loaded", file=path, source="--policy" if explicit else POLICY_ENV)
+    return policy
+
+
+def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog) -> StdioProxy:
+    policy = choose_policy(args.policy, log)
+    audit: AuditFile | NoAudit = AuditFile(args.audit_log) if args.audit_log else NoAudit()
+    gate = Gate([ToolCallPolicy(lambda: policy)])
+    limits = Limits(
+        max_client_line_bytes=args.max_line_bytes,
+        max_server_line_bytes=args.max_server_line_bytes,
+        max_depth=args.max_depth,
+        max_batch=args.max_batch,
+    )
+    session = Session(gate, audit, log, limits)
+    spec = ServerSpec(
+        argv=tuple(server),
+        env=server_environment(os.environ, args.env_allow),
+        cwd=args.cwd,
+        limits=ResourceLimits(
+            max_memory_bytes=args.max_memory,
+            max_cpu_seconds=args.max_cpu_seconds,
+            max_open_files=args.max_open_files,
+            max_processes=args.max_processes,
+        ),
+    )
+    options = ProxyOptions(
+        restart=args.restart,
+        max_restarts=args.max_restarts,
+        stdin_grace_seconds=args.shutdown_grace,
+        term_grace_seconds=args.shutdown_grace,
+    )
+    return StdioProxy(session, spec, log, options)

@@ -1,0 +1,240 @@
+"""The stdio shell: moves bytes between the client, the session and the supervised server.
+
+Threads with blocking reads, not asyncio: on these machines an event-loop wake-up per message costs more
+than the whole 0.1 ms budget for added latency, while a blocked ``os.read`` in a dedicated thread wakes
+directly. Each direction has one reader thread; the main thread only handles lifecycle events (client
+gone, server gone, signals), so the hot path never waits on anything but its own pipe.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from lilith.core.framing import LineFramer
+from lilith.core.session import Effects, Session
+from lilith.errors import ServerStartError
+from lilith.runtime.logs import StderrLog
+from lilith.runtime.supervisor import ServerExit, ServerProcess, ServerSpec, start_server
+
+READ_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyOptions:
+    restart: str = "never"  # or "on-failure"
+    max_restarts: int = 3
+    restart_backoff_seconds: float = 0.5
+    stdin_grace_seconds: float = 2.0
+    term_grace_seconds: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    kind: str  # "client_eof" | "server_eof" | "signal"
+    detail: Any = None
+
+
+class _Pipe:
+    """A blocking fd with a lock so whole lines from several threads never interleave."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._lock = threading.Lock()
+        self.broken = False
+
+    def write_lines(self, lines: list[bytes]) -> bool:
+        if not lines:
+            return True
+        data = lines[0] if len(lines) == 1 else b"".join(lines)
+        with self._lock:
+            if self.broken:
+                return False
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(self.fd, view)
+                    view = view[written:]
+            except OSError:
+                self.broken = True
+                return False
+        return True
+
+
+class StdioProxy:
+    def __init__(
+        self,
+        session: Session,
+        spec: ServerSpec,
+        log: StderrLog,
+        options: ProxyOptions | None = None,
+        *,
+        client_in: int = 0,
+        client_out: int = 1,
+        start: Callable[[ServerSpec], ServerProcess] = start_server,
+    ) -> None:
+        self._session = session
+        self._spec = spec
+        self._log = log
+        self._options = options or ProxyOptions()
+        self._client_in = client_in
+        self._client = _Pipe(client_out)
+        self._start = start
+        self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
+        self._session_lock = threading.Lock()
+        self._server_ready = threading.Event()
+        self._server: ServerProcess | None = None
+        self._server_pipe: _Pipe | None = None
+        self._generation = 0
+        self._stopping = False
+
+    # ------------------------------------------------------------------ lifecycle (main thread)
+    def run(self) -> int:
+        """Serve until the client leaves or the server is gone for good; return the exit code."""
+        self._install_signal_handlers()
+        try:
+            self._launch(replay=False)
+        except ServerStartError as exc:
+            self._log.log("error", "server_start_failed", error=str(exc))
+            return 1
+        threading.Thread(target=self._client_loop, name="lilith-client-reader", daemon=True).start()
+        restarts = 0
+        while True:
+            event = self._events.get()
+            if event.kind == "client_eof":
+                self._log.log("info", "client_closed")
+                self._shutdown()
+                return 0
+            if event.kind == "signal":
+                self._log.log("info", "signal_received", signal=signal.Signals(event.detail).name)
+                self._shutdown()
+                return 128 + int(event.detail)
+            if event.kind == "server_eof" and event.detail == self._generation:
+                ended = self._reap_server()
+                if self._options.restart == "on-failure" and restarts < self._options.max_restarts and _failed(ended):
+                    restarts += 1
+                    delay = self._options.restart_backoff_seconds * (2 ** (restarts - 1))
+                    self._log.log("warning", "server_restarting", attempt=restarts, delay_seconds=delay)
+                    time.sleep(delay)
+                    try:
+                        self._launch(replay=True)
+                        continue
+                    except ServerStartError as exc:
+                        self._log.log("error", "server_restart_failed", error=str(exc))
+                return 0 if ended.returncode == 0 and ended.limit is None else 1
+
+    def _launch(self, *, replay: bool) -> None:
+        server = self._start(self._spec)
+        self._generation += 1
+        pipe = _Pipe(server.stdin_fd)
+        self._server, self._server_pipe = server, pipe
+        self._log.log("info", "server_started", pid=server.pid, argv=list(self._spec.argv))
+        if replay:
+            with self._session_lock:
+                effects = self._session.handshake_replay()
+            pipe.write_lines(effects.to_server)
+        generation = self._generation
+        threading.Thread(
+            target=self._server_loop, args=(server, generation), name=f"lilith-server-reader-{generation}", daemon=True
+        ).start()
+        self._server_ready.set()
+
+    def _reap_server(self) -> ServerExit:
+        """The server's stdout ended: collect its exit, then fail every request still waiting on it."""
+        self._server_ready.clear()
+        server = self._server
+        if server is None:  # pragma: no cover - the loop only runs with a server
+            raise RuntimeError("no server to reap")
+        ended = server.wait(timeout=0.5) or server.kill()
+        self._log.log(
+            "error" if _failed(ended) else "info",
+            "server_exited",
+            reason=ended.reason,
+            returncode=ended.returncode,
+            signal=ended.signal,
+            limit=ended.limit,
+        )
+        with self._session_lock:
+            effects = self._session.server_lost(_describe(ended))
+        self._client.write_lines(effects.to_client)
+        return ended
+
+    def _shutdown(self) -> None:
+        self._stopping = True
+        server = self._server
+        if server is not None:
+            ended = server.shutdown(self._options.stdin_grace_seconds, self._options.term_grace_seconds)
+            self._log.log("info", "server_stopped", reason=ended.reason)
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            self._events.put(_Event("signal", signum))
+
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, handler)
+
+    # ------------------------------------------------------------------ data paths (reader threads)
+    def _client_loop(self) -> None:
+        framer = LineFramer(self._session.limits.max_client_line_bytes)
+        try:
+            while True:
+                try:
+                    chunk = os.read(self._client_in, READ_CHUNK)
+                except OSError as exc:
+                    self._log.log("error", "client_read_failed", error=str(exc))
+                    break
+                if not chunk:
+                    break
+                for line in framer.feed(chunk):
+                    with self._session_lock:
+                        effects = self._session.from_client(line)
+                    self._execute(effects)
+        finally:
+            self._events.put(_Event("client_eof"))
+
+    def _server_loop(self, server: ServerProcess, generation: int) -> None:
+        framer = LineFramer(self._session.limits.max_server_line_bytes)
+        try:
+            while True:
+                try:
+                    chunk = os.read(server.stdout_fd, READ_CHUNK)
+                except OSError as exc:
+                    self._log.log("error", "server_read_failed", error=str(exc))
+                    break
+                if not chunk:
+                    break
+                for line in framer.feed(chunk):
+                    with self._session_lock:
+                        effects = self._session.from_server(line)
+                    self._execute(effects)
+        finally:
+            self._events.put(_Event("server_eof", generation))
+
+    def _execute(self, effects: Effects) -> None:
+        if effects.to_server:
+            if not self._server_ready.is_set():
+                self._server_ready.wait()
+            pipe = self._server_pipe
+            if pipe is not None and not pipe.write_lines(effects.to_server) and not self._stopping:
+                self._log.log("warning", "server_write_failed")
+        if effects.to_client and not self._client.write_lines(effects.to_client):
+            self._log.log("info", "client_write_failed")
+            self._events.put(_Event("client_eof"))
+
+
+def _failed(ended: ServerExit) -> bool:
+    return ended.returncode != 0 or ended.limit is not None
+
+
+def _describe(ended: ServerExit) -> str:
+    return "exited unexpectedly" if not ended.reason else f"is gone ({ended.reason})"
