@@ -1,0 +1,257 @@
+"""Lilith's added cost over the raw floor, measured side by side in one run.
+
+A raw newline-JSON client talks to ``bench/echo_server.py`` directly and through ``lilith run`` (policy
+and audit log on). Direct and proxied measurements are interleaved in small blocks so machine noise hits
+both alike; we report medians and ratios, never single timings.
+
+    python bench/overhead.py [--calls 3000] [--pipelined 20000] [--startups 15] [--json bench/results/overhead.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+ECHO = [sys.executable, str(HERE / "echo_server.py")]
+LILITH = str(Path(sys.executable).parent / "lilith")
+POLICY = "version: 1\nstatic_rules:\n  echo: ALLOW\n  danger: DENY\n"
+GOALS = {
+    "added_p50_ms": 0.10,
+    "added_p99_ms": 0.50,
+    "throughput_ratio": 0.80,
+    "startup_added_ms": 100.0,
+    "rss_mb": 50.0,
+}
+
+
+@dataclass
+class Peer:
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    next_id: int = 0
+
+    def start(self) -> float:
+        """Start and return milliseconds until the first response (initialize)."""
+        began = time.perf_counter()
+        self.proc = subprocess.Popen(
+            self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+        self.request(
+            "initialize", {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench"}}
+        )
+        return (time.perf_counter() - began) * 1000
+
+    def line(self, method: str, params: dict[str, object]) -> bytes:
+        self.next_id += 1
+        return orjson.dumps({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}) + b"\n"
+
+    def request(self, method: str, params: dict[str, object]) -> bytes:
+        proc = self.proc
+        if proc is None or proc.stdin is None or proc.stdout is None:
+            raise RuntimeError("peer not started")
+        proc.stdin.write(self.line(method, params))
+        proc.stdin.flush()
+        reply = proc.stdout.readline()
+        if not reply:
+            raise RuntimeError(f"{self.name}: no reply")
+        return reply
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+            self.proc.wait(10)
+
+
+def call_params(n: int) -> dict[str, object]:
+    return {"name": "echo", "arguments": {"text": f"hello {n}", "n": n}}
+
+
+def sequential(peers: list[Peer], calls: int, block: int) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {peer.name: [] for peer in peers}
+    done = 0
+    while done < calls:
+        for peer in peers:
+            for n in range(block):
+                began = time.perf_counter_ns()
+                peer.request("tools/call", call_params(n))
+                samples[peer.name].append((time.perf_counter_ns() - began) / 1e6)
+        done += block
+    return samples
+
+
+def pipelined(peer: Peer, count: int) -> float:
+    """Messages per second with the writer never waiting for replies."""
+    proc = peer.proc
+    if proc is None or proc.stdin is None or proc.stdout is None:
+        raise RuntimeError("peer not started")
+    payload = b"".join(peer.line("tools/call", call_params(n)) for n in range(count))
+    stdin = proc.stdin
+
+    def write() -> None:
+        stdin.write(payload)
+        stdin.flush()
+
+    began = time.perf_counter()
+    writer = threading.Thread(target=write)
+    writer.start()
+    for _ in range(count):
+        if not proc.stdout.readline():
+            raise RuntimeError(f"{peer.name}: closed during pipelined run")
+    elapsed = time.perf_counter() - began
+    writer.join()
+    return count / elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--block", type=int, default=100)
+    parser.add_argument("--pipelined", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--startups", type=int, default=15)
+    parser.add_argument("--json", default=str(HERE / "results" / "overhead.json"))
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        policy = Path(tmp) / "policy.yaml"
+        policy.write_text(POLICY)
+        audit = Path(tmp) / "audit.jsonl"
+        proxied = [
+            LILITH,
+            "run",
+            "--policy",
+            str(policy),
+            "--audit-log",
+            str(audit),
+            "--log-level",
+            "warning",
+            "--",
+            *ECHO,
+        ]
+
+        startups: dict[str, list[float]] = {"direct": [], "lilith": []}
+        for _ in range(args.startups):
+            for name, argv in (("direct", ECHO), ("lilith", proxied)):
+                peer = Peer(name, argv)
+                startups[name].append(peer.start())
+                peer.stop()
+
+        direct, through = Peer("direct", ECHO), Peer("lilith", proxied)
+        direct.start()
+        through.start()
+        sequential([direct, through], 300, 100)  # warm-up
+        latency = sequential([direct, through], args.calls, args.block)
+        rates: dict[str, list[float]] = {"direct": [], "lilith": []}
+        for _ in range(args.rounds):
+            for peer in (direct, through):
+                rates[peer.name].append(pipelined(peer, args.pipelined))
+        if through.proc is None:
+            raise RuntimeError("lilith not started")
+        lilith_rss = rss_mb(through.proc.pid)
+        direct.stop()
+        through.stop()
+        audit_lines = sum(1 for _ in audit.open("rb"))
+
+    p50 = {name: statistics.median(values) for name, values in latency.items()}
+    p99 = {name: percentile(values, 0.99) for name, values in latency.items()}
+    rate = {name: statistics.median(values) for name, values in rates.items()}
+    start = {name: statistics.median(values) for name, values in startups.items()}
+    result = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform},
+        "calls": args.calls,
+        "direct_p50_ms": p50["direct"],
+        "lilith_p50_ms": p50["lilith"],
+        "added_p50_ms": p50["lilith"] - p50["direct"],
+        "direct_p99_ms": p99["direct"],
+        "lilith_p99_ms": p99["lilith"],
+        "added_p99_ms": p99["lilith"] - p99["direct"],
+        "direct_msgs_per_s": rate["direct"],
+        "lilith_msgs_per_s": rate["lilith"],
+        "throughput_ratio": rate["lilith"] / rate["direct"],
+        "direct_startup_ms": start["direct"],
+        "lilith_startup_ms": start["lilith"],
+        "startup_added_ms": start["lilith"] - start["direct"],
+        "rss_mb": lilith_rss,
+        "audit_records": audit_lines,
+    }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    print_table(result)
+    return 0
+
+
+def print_table(r: dict[str, object]) -> None:
+    def f(key: str) -> float:
+        value = r[key]
+        return float(value) if isinstance(value, int | float) else float("nan")
+
+    rows = [
+        (
+            "latency p50 (ms)",
+            f"{f('direct_p50_ms'):.3f}",
+            f"{f('lilith_p50_ms'):.3f}",
+            f"+{f('added_p50_ms'):.3f}",
+            "added_p50_ms",
+            "<=",
+        ),
+        (
+            "latency p99 (ms)",
+            f"{f('direct_p99_ms'):.3f}",
+            f"{f('lilith_p99_ms'):.3f}",
+            f"+{f('added_p99_ms'):.3f}",
+            "added_p99_ms",
+            "<=",
+        ),
+        (
+            "pipelined msg/s",
+            f"{f('direct_msgs_per_s'):.0f}",
+            f"{f('lilith_msgs_per_s'):.0f}",
+            f"{f('throughput_ratio'):.0%}",
+            "throughput_ratio",
+            ">=",
+        ),
+        (
+            "start-up (ms)",
+            f"{f('direct_startup_ms'):.1f}",
+            f"{f('lilith_startup_ms'):.1f}",
+            f"+{f('startup_added_ms'):.1f}",
+            "startup_added_ms",
+            "<=",
+        ),
+        ("Lilith peak RSS (MB)", "", f"{f('rss_mb'):.1f}", "", "rss_mb", "<="),
+    ]
+    print(f"{'metric':22} {'direct':>10} {'lilith':>10} {'delta':>10}   goal")
+    for label, direct, lilith, delta, key, op in rows:
+        goal = GOALS[key]
+        ok = f(key) <= goal if op == "<=" else f(key) >= goal
+        shown = f"{goal:.0%}" if key == "throughput_ratio" else f"{goal}"
+        print(f"{label:22} {direct:>10} {lilith:>10} {delta:>10}   {op} {shown} {'ok' if ok else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

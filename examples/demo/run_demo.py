@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Entry point of ``make demo``: run the scripted agent through Lilith, then show the audit log.
+
+Exits non-zero if anything unexpected happens (e.g. the denied call was allowed, or the audit log
+does not record the decisions).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+DEMO_DIR = Path(__file__).resolve().parent
+AGENT = DEMO_DIR / "agent.py"
+
+
+def load_audit(path: Path) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise SystemExit(f"audit log line {number} is not JSON: {exc}") from exc
+        if not isinstance(record, dict):
+            raise SystemExit(f"audit log line {number} is not a JSON object")
+        records.append(record)
+    return records
+
+
+def check_audit(records: list[dict[str, Any]]) -> list[str]:
+    """The decisions the demo must have produced; returns what is missing."""
+    problems: list[str] = []
+
+    def decisions_for(tool: str) -> set[str]:
+        return {str(r.get("decision", "")).lower() for r in records if r.get("tool") == tool}
+
+    if "deny" not in decisions_for("delete_file"):
+        problems.append("no 'deny' decision for delete_file in the audit log")
+    if "allow" in decisions_for("delete_file"):
+        problems.append("the audit log shows delete_file as allowed")
+    for tool in ("get_time", "list_dir", "read_file"):
+        if "allow" not in decisions_for(tool):
+            problems.append(f"no 'allow' decision for {tool} in the audit log")
+    return problems
+
+
+def main() -> int:
+    audit_dir = Path(tempfile.mkdtemp(prefix="lilith-demo-"))
+    audit_log = audit_dir / "demo-audit.jsonl"
+    status = subprocess.run([sys.executable, str(AGENT), "--audit-log", str(audit_log)], check=False).returncode
+    if status != 0:
+        print(f"\ndemo FAILED: the agent exited with status {status}", file=sys.stderr)
+        return 1
+    if not audit_log.exists():
+        print(f"\ndemo FAILED: no audit log at {audit_log}", file=sys.stderr)
+        return 1
+
+    records = load_audit(audit_log)
+    print(f"\nAudit log: {audit_log} ({len(records)} records)\n")
+    for record in records:
+        print(json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False))
+    problems = check_audit(records)
+    if problems:
+        for problem in problems:
+            print(f"demo FAILED: {problem}", file=sys.stderr)
+        return 1
+    print("\nDemo OK.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""Start, supervise and stop the upstream MCP server.
+
+``start_server`` launches ``reaper.py`` (a tiny stdlib-only process, see its docstring for the protocol),
+which becomes a child subreaper, forks and execs the server and owns its whole process tree. A socketpair
+between Lilith and the reaper is the control channel and the lifeline: if Lilith dies, for any reason, the
+reaper sees EOF and SIGKILLs everything descended from it. The reaper also enforces the tree-wide caps
+(resident memory, process count) by polling /proc, and reports how the server ended.
+
+The server's stdin and stdout are pipes held only by Lilith and the server; its stderr is Lilith's stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import py_compile
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from lilith.errors import ServerStartError
+
+__all__ = ["ResourceLimits", "ServerExit", "ServerProcess", "ServerSpec", "start_server"]
+
+_REAPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reaper.py")
+_reaper_program: str | None = None
+_reaper_program_lock = threading.Lock()
+_START_TIMEOUT = 30.0  # seconds for the reaper to report that the server was exec'd (normally a few ms)
+_KILL_TIMEOUT = 10.0  # seconds for the reaper to empty the tree after SIGKILL before we kill the reaper itself
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceLimits:
+    """Caps on the server. ``None`` means no cap.
+
+    max_memory_bytes: resident memory of the whole server process tree, polled every 200 ms.
+    max_cpu_seconds: RLIMIT_CPU of each process (SIGXCPU, then SIGKILL one second later).
+    max_open_files: RLIMIT_NOFILE of each process.
+    max_processes: live processes in the server's tree, the server included, polled every 200 ms.
+    """
+
+    max_memory_bytes: int | None = None
+    max_cpu_seconds: int | None = None
+    max_open_files: int | None = None
+    max_processes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    """What to run: ``argv[0]`` is looked up in ``env["PATH"]``; exactly ``env`` is the server's environment."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: str | None = None
+    limits: ResourceLimits = field(default_factory=ResourceLimits)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerExit:
+    """How the server ended."""
+
+    returncode: int | None
+    signal: int | None
+    reason: str
+    limit: str | None
+
+
+class ServerProcess:
+    """A running server. ``stdin_fd``/``stdout_fd`` are blocking pipe fds owned by this object.
+
+    ``shutdown()`` and ``kill()`` close both fds once nothing of the server's tree is left, so a reader
+    should stop at EOF (which it gets when the tree is gone) and not touch ``stdout_fd`` after that.
+    """
+
+    def __init__(
+        self,
+        *,
+        pid: int,
+        stdin_fd: int,
+        stdout_fd: int,
+        reaper: subprocess.Popen[bytes],
+        control: socket.socket,
+        pending: bytes,
+    ) -> None:
+        self.pid = pid
+        self.stdin_fd = stdin_fd
+        self.stdout_fd = stdout_fd
+        self._reaper = reaper
+        self._control = control
+        self._control_open = True
+        self._control_lock = threading.Lock()
+        self._fd_lock = threading.Lock()
+        self._stdin_open = True
+        self._stdout_open = True
+        self._shutdown_lock = threading.Lock()
+        self._done = threading.Event()
+        self._exit: ServerExit | None = None
+        self._watcher = threading.Thread(
+            target=self._watch, args=(pending,), name=f"lilith-server-{pid}-watch", daemon=True
+        )
+        self._watcher.start()
+
+    def __repr__(self) -> str:
+        state = "running" if self._exit is None else self._exit.reason
+        return f"<ServerProcess pid={self.pid} {state}>"
+
+    # -- public API ------------------------------------------------------------------------------------------
+    def close_stdin(self) -> None:
+        """Close our end of the server's stdin (the server sees EOF). Idempotent."""
+        with self._fd_lock:
+            if self._stdin_open:
+                self._stdin_open = False
+                os.close(self.stdin_fd)
+
+    def wait(self, timeout: float | None) -> ServerExit | None:
+        """The server's exit once nothing of its tree is left, or None after ``timeout`` seconds."""
+        if self._done.wait(timeout):
+            return self._exit
+        return None
+
+    def shutdown(self, stdin_grace: float = 2.0, term_grace: float = 2.0) -> ServerExit:
+        """Stop the server the MCP way: close stdin, then SIGTERM the tree, then SIGKILL it. Idempotent."""
+        with self._shutdown_lock:
+            if not self._done.is_set():
+                self.close_stdin()
+                if self.wait(stdin_grace) is None:
+                    self._command(b"term\n")
+                    if self.wait(term_grace) is None:
+                        self._kill_and_wait()
+            return self._finish()
+
+    def kill(self) -> ServerExit:
+        """SIGKILL the whole tree now and wait until it is gone."""
+        if not self._done.is_set():
+            self._kill_and_wait()
+        return self._finish()
+
+    # -- internals -----------------------------------------------------------------------------------------
+    def _finish(self) -> ServerExit:
+        self._done.wait()
+        self.close_stdin()
+        with self._fd_lock:
+            if self._stdout_open:
+                self._stdout_open = False
+                os.close(self.stdout_fd)
+        result = self._exit
+        if result is None:  # pragma: no cover - _watch always sets it before _done
+            raise RuntimeError("server exit not recorded")
+        return result
+
+    def _kill_and_wait(self) -> None:
+        self._command(b"kill\n")
+        if self.wait(_KILL_TIMEOUT) is None:  # the reaper is stuck: kill it, the server dies by PDEATHSIG
+            with contextlib.suppress(OSError):
+                self._reaper.kill()
+            self._done.wait()
+
+    def _command(self, line: bytes) -> None:
+        with self._control_lock:
+            if not self._control_open:
+                return
+            with contextlib.suppress(OSError):  # the reaper is already gone; _watch reports that
+                self._control.sendall(line)
+
+    def _watch(self, pending: bytes) -> None:
+        buffer = pending
+        result: ServerExit | None = None
+        while True:
+            while b"\n" in buffer:
+                line, _, buffer = buffer.partition(b"\n")
+                parsed = _parse_exit(line)
+                if parsed is not None:
+                    result = parsed
+            try:
+                chunk = self._control.recv(4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            buffer += chunk
+        status = self._reaper.wait()
+        with self._control_lock:
+            self._control_open = False
+            self._control.close()
+        if result is None:
+            result = ServerExit(None, None, f"server supervisor (reaper) died unexpectedly ({_describe(status)})", None)
+        self._exit = result
+        self._done.set()
+
+
+def _describe(status: int) -> str:
+    return f"killed by signal {-status}" if status < 0 else f"status {status}"
+
+
+def _parse_exit(line: bytes) -> ServerExit | None:
+    parts = line.decode(errors="replace").split(" ", 4)
+    if len(parts) != 5 or parts[0] != "exit":
+        return None
+    _, code, signum, limit, reason = parts
+    return ServerExit(
+        returncode=None if code == "-" else int(code),
+        signal=None if signum == "-" else int(signum),
+        reason=reason,
+        limit=None if limit == "-" else limit,
+    )
+
+
+def _encode_spec(spec: ServerSpec) -> bytes:
+    if not spec.argv or not spec.argv[0]:
+        raise ServerStartError("cannot start the server: empty command")
+    limits = spec.limits
+    numbers: list[bytes] = []
+    for name, value in (
+        ("max_memory_bytes", limits.max_memory_bytes),
+        ("max_cpu_seconds", limits.max_cpu_seconds),
+        ("max_open_files", limits.max_open_files),
+        ("max_processes", limits.max_processes),
+    ):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise ServerStartError(f"cannot start {spec.argv[0]!r}: {name} must be a positive integer, not {value!r}")
+        numbers.append(b"" if value is None else str(value).encode())
+    fields = [os.fsencode(spec.cwd or ""), *numbers, str(len(spec.argv)).encode()]
+    fields.extend(os.fsencode(arg) for arg in spec.argv)
+    for key, text in spec.env.items():
+        if not key or "=" in key:
+            raise ServerStartError(f"cannot start {spec.argv[0]!r}: invalid environment variable name {key!r}")
+        fields.append(os.fsencode(key) + b"=" + os.fsencode(text))
+    if any(b"\0" in item for item in fields):
+        raise ServerStartError(f"cannot start {spec.argv[0]!r}: NUL byte in command, environment or cwd")
+    payload = b"\0".join(fields)
+    return str(len(payload)).encode() + b"\n" + payload
+
+
+def _fresh_bytecode(source: str, cached: str) -> bool:
+    """True when ``cached`` is a .pyc of exactly ``source`` for this interpreter."""
+    try:
+        with open(cached, "rb") as fh:
+            header = fh.read(16)
+        with open(source, "rb") as fh:
+            source_bytes = fh.read()
+        st = os.stat(source)
+    except OSError:
+        return False
+    if len(header) != 16 or header[:4] != importlib.util.MAGIC_NUMBER:
+        return False
+    flags = int.from_bytes(header[4:8], "little")
+    if flags & 1:  # hash-based pyc
+        return header[8:16] == importlib.util.source_hash(source_bytes)
+    return (
+        flags == 0
+        and int.from_bytes(header[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF
+        and int.from_bytes(header[12:16], "little") == len(source_bytes) & 0xFFFFFFFF
+    )
+
+
+def reaper_program() -> str:
+    """The file to run the reaper from: its compiled bytecode when we can have it.
+
+    Compiling reaper.py costs ~9 ms at every start when run as a script, which is most of our overhead; so
+    we run the .pyc that Python's import system would use (compiling it once if we may write it), checked
+    against the source like an import would, and fall back to the source.
+    """
+    global _reaper_program
+    with _reaper_program_lock:
+        if _reaper_program is None:
+            program = _REAPER
+            try:
+                cached = importlib.util.cache_from_source(_REAPER)
+                if not _fresh_bytecode(_REAPER, cached):
+                    py_compile.compile(_REAPER, cfile=cached, doraise=True)
+                if _fresh_bytecode(_REAPER, cached):
+                    program = cached
+            except (OSError, py_compile.PyCompileError, NotImplementedError, ValueError):
+                program = _REAPER
+            _reaper_program = program
+        return _reaper_program
+
+
+def start_server(spec: ServerSpec) -> ServerProcess:
+    """Start the server under a reaper. Returns once the server has been exec'd.
+
+    Raises ServerStartError if it could not be (executable not found, bad cwd, ...).
+    """
+    message = _encode_spec(spec)
+    what = f"cannot start {spec.argv[0]!r}"
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    try:
+        reaper = subprocess.Popen(
+            [sys.executable, "-I", "-S", reaper_program(), str(theirs.fileno())],
+            stdin=stdin_r,
+            stdout=stdout_w,
+            pass_fds=(theirs.fileno(),),
+            close_fds=True,
+        )
+    except OSError as exc:
+        for fd in (stdin_w, stdout_r):
+            os.close(fd)
+        ours.close()
+        raise ServerStartError(f"{what}: cannot start the supervisor process: {exc}") from exc
+    finally:
+        for fd in (stdin_r, stdout_w):
+            os.close(fd)
+        theirs.close()
+
+    def fail(reason: str) -> ServerStartError:
+        ours.close()  # the lifeline: the reaper kills whatever it started
+        reaper.wait()
+        for fd in (stdin_w, stdout_r):
+            os.close(fd)
+        return ServerStartError(reason)
+
+    buffer = b""
+    try:
+        ours.sendall(message)
+        deadline = time.monotonic() + _START_TIMEOUT
+        while b"\n" not in buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise fail(f"{what}: the supervisor process did not report within {_START_TIMEOUT:.0f} s")
+            ours.settimeout(remaining)
+            chunk = ours.recv(4096)
+            if not chunk:
+                raise fail(f"{what}: the supervisor process exited before starting it")
+            buffer += chunk
+    except TimeoutError:
+        raise fail(f"{what}: the supervisor process did not report within {_START_TIMEOUT:.0f} s") from None
+    except OSError as exc:
+        raise fail(f"{what}: lost the supervisor process: {exc}") from exc
+    ours.settimeout(None)
+    line, _, rest = buffer.partition(b"\n")
+    kind, _, detail = line.decode(errors="replace").partition(" ")
+    if kind == "error":
+        raise fail(detail)
+    if kind != "started" or not detail.isdigit():
+        raise fail(f"{what}: unexpected report from the supervisor process: {line[:200]!r}")
+    return ServerProcess(
+        pid=int(detail), stdin_fd=stdin_w, stdout_fd=stdout_r, reaper=reaper, control=ours, pending=rest
+    )
