@@ -51,6 +51,7 @@ test: lint types $(VENV)/.dev peers
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: $(VENV)/.dev
+	$(PY) -m compileall -q src bench >/dev/null  # as an installed wheel would have; the shell may set PYTHONDONTWRITEBYTECODE
 	$(PY) bench/overhead.py
 
 clean:

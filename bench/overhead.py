@@ -141,116 +141,92 @@ def main() -> int:
         policy = Path(tmp) / "policy.yaml"
         policy.write_text(POLICY)
         audit = Path(tmp) / "audit.jsonl"
-        proxied = [
-            LILITH,
-            "run",
-            "--policy",
-            str(policy),
-            "--audit-log",
-            str(audit),
-            "--log-level",
-            "warning",
-            "--",
-            *ECHO,
-        ]
-
-        startups: dict[str, list[float]] = {"direct": [], "lilith": []}
+        lilith = [LILITH, "run", "--policy", str(policy), "--audit-log", str(audit), "--log-level", "warning"]
+        commands = {
+            "direct": ECHO,
+            "pipe": [sys.executable, str(HERE / "passthrough.py"), *ECHO],
+            "lilith": [*lilith, "--", *ECHO],
+        }
+        startups: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.startups):
-            for name, argv in (("direct", ECHO), ("lilith", proxied)):
+            for name, argv in commands.items():
                 peer = Peer(name, argv)
                 startups[name].append(peer.start())
                 peer.stop()
 
-        direct, through = Peer("direct", ECHO), Peer("lilith", proxied)
-        direct.start()
-        through.start()
-        sequential([direct, through], 300, 100)  # warm-up
-        latency = sequential([direct, through], args.calls, args.block)
-        rates: dict[str, list[float]] = {"direct": [], "lilith": []}
+        peers = [Peer(name, argv) for name, argv in commands.items()]
+        for peer in peers:
+            peer.start()
+        sequential(peers, 300, 100)  # warm-up
+        latency = sequential(peers, args.calls, args.block)
+        rates: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.rounds):
-            for peer in (direct, through):
+            for peer in peers:
                 rates[peer.name].append(pipelined(peer, args.pipelined))
-        if through.proc is None:
+        lilith_proc = peers[-1].proc
+        if lilith_proc is None:
             raise RuntimeError("lilith not started")
-        lilith_rss = rss_mb(through.proc.pid)
-        direct.stop()
-        through.stop()
+        lilith_rss = rss_mb(lilith_proc.pid)
+        for peer in peers:
+            peer.stop()
         audit_lines = sum(1 for _ in audit.open("rb"))
 
-    p50 = {name: statistics.median(values) for name, values in latency.items()}
-    p99 = {name: percentile(values, 0.99) for name, values in latency.items()}
-    rate = {name: statistics.median(values) for name, values in rates.items()}
-    start = {name: statistics.median(values) for name, values in startups.items()}
-    result = {
+    result: dict[str, object] = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform},
         "calls": args.calls,
-        "direct_p50_ms": p50["direct"],
-        "lilith_p50_ms": p50["lilith"],
-        "added_p50_ms": p50["lilith"] - p50["direct"],
-        "direct_p99_ms": p99["direct"],
-        "lilith_p99_ms": p99["lilith"],
-        "added_p99_ms": p99["lilith"] - p99["direct"],
-        "direct_msgs_per_s": rate["direct"],
-        "lilith_msgs_per_s": rate["lilith"],
-        "throughput_ratio": rate["lilith"] / rate["direct"],
-        "direct_startup_ms": start["direct"],
-        "lilith_startup_ms": start["lilith"],
-        "startup_added_ms": start["lilith"] - start["direct"],
+        "pipelined_messages": args.pipelined,
         "rss_mb": lilith_rss,
         "audit_records": audit_lines,
     }
+    for name in commands:
+        result[f"{name}_p50_ms"] = statistics.median(latency[name])
+        result[f"{name}_p99_ms"] = percentile(latency[name], 0.99)
+        result[f"{name}_msgs_per_s"] = statistics.median(rates[name])
+        result[f"{name}_startup_ms"] = statistics.median(startups[name])
+    for name in ("pipe", "lilith"):
+        result[f"{name}_added_p50_ms"] = _f(result, f"{name}_p50_ms") - _f(result, "direct_p50_ms")
+        result[f"{name}_added_p99_ms"] = _f(result, f"{name}_p99_ms") - _f(result, "direct_p99_ms")
+        result[f"{name}_throughput_ratio"] = _f(result, f"{name}_msgs_per_s") / _f(result, "direct_msgs_per_s")
+        result[f"{name}_startup_added_ms"] = _f(result, f"{name}_startup_ms") - _f(result, "direct_startup_ms")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     print_table(result)
     return 0
 
 
-def print_table(r: dict[str, object]) -> None:
-    def f(key: str) -> float:
-        value = r[key]
-        return float(value) if isinstance(value, int | float) else float("nan")
+def _f(result: dict[str, object], key: str) -> float:
+    value = result[key]
+    return float(value) if isinstance(value, int | float) else float("nan")
 
-    rows = [
-        (
-            "latency p50 (ms)",
-            f"{f('direct_p50_ms'):.3f}",
-            f"{f('lilith_p50_ms'):.3f}",
-            f"+{f('added_p50_ms'):.3f}",
-            "added_p50_ms",
-            "<=",
-        ),
-        (
-            "latency p99 (ms)",
-            f"{f('direct_p99_ms'):.3f}",
-            f"{f('lilith_p99_ms'):.3f}",
-            f"+{f('added_p99_ms'):.3f}",
-            "added_p99_ms",
-            "<=",
-        ),
-        (
-            "pipelined msg/s",
-            f"{f('direct_msgs_per_s'):.0f}",
-            f"{f('lilith_msgs_per_s'):.0f}",
-            f"{f('throughput_ratio'):.0%}",
-            "throughput_ratio",
-            ">=",
-        ),
-        (
-            "start-up (ms)",
-            f"{f('direct_startup_ms'):.1f}",
-            f"{f('lilith_startup_ms'):.1f}",
-            f"+{f('startup_added_ms'):.1f}",
-            "startup_added_ms",
-            "<=",
-        ),
-        ("Lilith peak RSS (MB)", "", f"{f('rss_mb'):.1f}", "", "rss_mb", "<="),
-    ]
-    print(f"{'metric':22} {'direct':>10} {'lilith':>10} {'delta':>10}   goal")
-    for label, direct, lilith, delta, key, op in rows:
-        goal = GOALS[key]
-        ok = f(key) <= goal if op == "<=" else f(key) >= goal
-        shown = f"{goal:.0%}" if key == "throughput_ratio" else f"{goal}"
-        print(f"{label:22} {direct:>10} {lilith:>10} {delta:>10}   {op} {shown} {'ok' if ok else 'MISSED'}")
+
+def print_table(r: dict[str, object]) -> None:
+    def row(label: str, key: str, fmt: str) -> str:
+        cells = [format(_f(r, f"{name}_{key}"), fmt) for name in ("direct", "pipe", "lilith")]
+        return f"{label:24} " + " ".join(f"{cell:>10}" for cell in cells)
+
+    def delta(label: str, key: str, goal_key: str, fmt: str, op: str) -> str:
+        cells = [format(_f(r, f"{name}_{key}"), fmt) for name in ("pipe", "lilith")]
+        value, goal = _f(r, f"lilith_{key}"), GOALS[goal_key]
+        ok = value <= goal if op == "<=" else value >= goal
+        return (
+            f"{label:24} {'':>10} "
+            + " ".join(f"{cell:>10}" for cell in cells)
+            + f"   goal {op} {goal} {'ok' if ok else 'MISSED'}"
+        )
+
+    print(f"{'':24} {'direct':>10} {'bare pipe':>10} {'lilith':>10}")
+    print(row("latency p50 (ms)", "p50_ms", ".3f"))
+    print(delta("  added p50 (ms)", "added_p50_ms", "added_p50_ms", "+.3f", "<="))
+    print(row("latency p99 (ms)", "p99_ms", ".3f"))
+    print(delta("  added p99 (ms)", "added_p99_ms", "added_p99_ms", "+.3f", "<="))
+    print(row("pipelined msg/s", "msgs_per_s", ".0f"))
+    print(delta("  ratio to direct", "throughput_ratio", "throughput_ratio", ".2f", ">="))
+    print(row("start-up (ms)", "startup_ms", ".1f"))
+    print(delta("  added start-up (ms)", "startup_added_ms", "startup_added_ms", "+.1f", "<="))
+    rss = _f(r, "rss_mb")
+    print(
+        f"{'Lilith peak RSS (MB)':24} {'':>10} {'':>10} {rss:>10.1f}   goal <= {GOALS['rss_mb']} {'ok' if rss <= GOALS['rss_mb'] else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from lilith.errors import ConfigError, LilithError
+from lilith.errors import ConfigError, LilithError, ServerStartError
 
+EXIT_SERVER_FAILED = 1
 EXIT_USAGE = 2
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 
@@ -139,6 +140,9 @@ def _run(args: argparse.Namespace, server: list[str]) -> int:
         log.log("error", "config_error", error=str(exc))
         print(f"lilith: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ServerStartError as exc:
+        log.log("error", "server_start_failed", error=str(exc))
+        return EXIT_SERVER_FAILED
     return proxy.run()
 
 

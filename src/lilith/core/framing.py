@@ -34,9 +34,15 @@ class LineFramer:
 
     def feed(self, data: bytes) -> list[bytes | OversizedLine]:
         """Add bytes; return the complete lines (without ``\\n`` or a trailing ``\\r``), blank lines skipped."""
+        size = len(data)
+        if not self._buffer and not self._discarding and data.find(b"\n") == size - 1:
+            # The common case: exactly one whole line in this read.
+            line = data[:-2] if data.endswith(b"\r\n") else data[:-1]
+            if len(line) > self._max:
+                return [OversizedLine(self._max)]
+            return [line] if line and not line.isspace() else []
         out: list[bytes | OversizedLine] = []
         start = 0
-        size = len(data)
         while start < size:
             newline = data.find(b"\n", start)
             if newline < 0:
@@ -55,7 +61,7 @@ class LineFramer:
                     line = line[:-1]
                 if len(line) > self._max:
                     out.append(OversizedLine(self._max))
-                elif line.strip():
+                elif line and not line.isspace():
                     out.append(line)
             start = newline + 1
         return out

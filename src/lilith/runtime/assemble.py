@@ -1,4 +1,9 @@
-"""Turn parsed command-line options into a ready ``StdioProxy`` (policy, audit, session, server spec)."""
+"""Turn parsed command-line options into a running ``StdioProxy`` (policy, audit, session, server).
+
+Order matters for start-up time: everything that can refuse to start (policy, audit log) is checked
+first, then the server is launched, and only then is the rest of the proxy imported, so the server boots
+on the other core while Lilith finishes its own imports.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,15 @@ import argparse
 import fnmatch
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from lilith.audit.writer import AuditFile, NoAudit
-from lilith.core.gate import Gate, ToolCallPolicy
-from lilith.core.session import Limits, Session
 from lilith.policy.loader import Policy, deny_all_policy, load_policy
 from lilith.runtime.logs import StderrLog
-from lilith.runtime.stdio_proxy import ProxyOptions, StdioProxy
-from lilith.runtime.supervisor import ResourceLimits, ServerSpec
+from lilith.runtime.supervisor import ResourceLimits, ServerLauncher, ServerSpec
+
+if TYPE_CHECKING:
+    from lilith.runtime.stdio_proxy import StdioProxy
 
 POLICY_ENV = "LILITH_POLICY"
 BASELINE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "TERM", "SHELL")
@@ -40,16 +46,40 @@ def choose_policy(explicit: str | None, log: StderrLog) -> Policy:
 
 
 def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog) -> StdioProxy:
-    policy = choose_policy(args.policy, log)
-    audit: AuditFile | NoAudit = AuditFile(args.audit_log) if args.audit_log else NoAudit()
-    gate = Gate([ToolCallPolicy(lambda: policy)])
+    launcher = ServerLauncher()
+    try:
+        policy, audit, spec = _checked_configuration(args, server, log)
+        launcher.begin(spec)
+    except BaseException:
+        launcher.cancel()
+        raise
+    from lilith.core.gate import Gate, ToolCallPolicy
+    from lilith.core.session import Limits, Session
+    from lilith.runtime.stdio_proxy import ProxyOptions, StdioProxy
+
+    first_server = launcher.finish()
     limits = Limits(
         max_client_line_bytes=args.max_line_bytes,
         max_server_line_bytes=args.max_server_line_bytes,
         max_depth=args.max_depth,
         max_batch=args.max_batch,
     )
-    session = Session(gate, audit, log, limits)
+    session = Session(Gate([ToolCallPolicy(lambda: policy)]), audit, log, limits)
+    options = ProxyOptions(
+        restart=args.restart,
+        max_restarts=args.max_restarts,
+        stdin_grace_seconds=args.shutdown_grace,
+        term_grace_seconds=args.shutdown_grace,
+    )
+    return StdioProxy(session, spec, log, options, first_server=first_server)
+
+
+def _checked_configuration(
+    args: argparse.Namespace, server: list[str], log: StderrLog
+) -> tuple[Policy, AuditFile | NoAudit, ServerSpec]:
+    """Everything that can refuse to start, checked before any server is started."""
+    policy = choose_policy(args.policy, log)
+    audit: AuditFile | NoAudit = AuditFile(args.audit_log) if args.audit_log else NoAudit()
     spec = ServerSpec(
         argv=tuple(server),
         env=server_environment(os.environ, args.env_allow),
@@ -61,10 +91,4 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog) 
             max_processes=args.max_processes,
         ),
     )
-    options = ProxyOptions(
-        restart=args.restart,
-        max_restarts=args.max_restarts,
-        stdin_grace_seconds=args.shutdown_grace,
-        term_grace_seconds=args.shutdown_grace,
-    )
-    return StdioProxy(session, spec, log, options)
+    return policy, audit, spec

@@ -412,10 +412,10 @@ def main(argv: list[str]) -> int:
     os.set_inheritable(ctl, False)
     _sig.signal(_sig.SIGINT, _sig.SIG_IGN)  # Ctrl-C is for Lilith to handle; it tells us what to do
     _sig.signal(_sig.SIGHUP, _sig.SIG_IGN)
+    prctl = load_prctl()  # before waiting: Lilith may still be loading its policy
     cfg = read_config(ctl)
     if cfg is None:
         return 0
-    prctl = load_prctl()
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     nproc = None
     if cfg.max_procs is not None and os.getuid() != 0:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from lilith.core.framing import LineFramer
+from lilith.core.framing import LineFramer, OversizedLine
 from lilith.core.session import Effects, Session
 from lilith.errors import ServerStartError
 from lilith.runtime.logs import StderrLog
@@ -58,10 +58,11 @@ class _Pipe:
             if self.broken:
                 return False
             try:
-                view = memoryview(data)
-                while view:
-                    written = os.write(self.fd, view)
-                    view = view[written:]
+                written = os.write(self.fd, data)
+                if written < len(data):
+                    view = memoryview(data)[written:]
+                    while view:
+                        view = view[os.write(self.fd, view) :]
             except OSError:
                 self.broken = True
                 return False
@@ -79,6 +80,7 @@ class StdioProxy:
         client_in: int = 0,
         client_out: int = 1,
         start: Callable[[ServerSpec], ServerProcess] = start_server,
+        first_server: ServerProcess | None = None,
     ) -> None:
         self._session = session
         self._spec = spec
@@ -87,6 +89,7 @@ class StdioProxy:
         self._client_in = client_in
         self._client = _Pipe(client_out)
         self._start = start
+        self._first_server = first_server
         self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         self._session_lock = threading.Lock()
         self._server_ready = threading.Event()
@@ -131,7 +134,7 @@ class StdioProxy:
                 return 0 if ended.returncode == 0 and ended.limit is None else 1
 
     def _launch(self, *, replay: bool) -> None:
-        server = self._start(self._spec)
+        server, self._first_server = self._first_server or self._start(self._spec), None
         self._generation += 1
         pipe = _Pipe(server.stdin_fd)
         self._server, self._server_pipe = server, pipe
@@ -195,10 +198,7 @@ class StdioProxy:
                     break
                 if not chunk:
                     break
-                for line in framer.feed(chunk):
-                    with self._session_lock:
-                        effects = self._session.from_client(line)
-                    self._execute(effects)
+                self._handle_chunk(framer.feed(chunk), self._session.from_client)
         finally:
             self._events.put(_Event("client_eof"))
 
@@ -213,12 +213,27 @@ class StdioProxy:
                     break
                 if not chunk:
                     break
-                for line in framer.feed(chunk):
-                    with self._session_lock:
-                        effects = self._session.from_server(line)
-                    self._execute(effects)
+                self._handle_chunk(framer.feed(chunk), self._session.from_server)
         finally:
             self._events.put(_Event("server_eof", generation))
+
+    def _handle_chunk(
+        self, lines: list[bytes | OversizedLine], handle: Callable[[bytes | OversizedLine], Effects]
+    ) -> None:
+        """Handle every line of one read, then write each direction once: under pipelined load this turns
+        a write per message into a write per read, while a lone message still goes out at once."""
+        if len(lines) == 1:
+            with self._session_lock:
+                effects = handle(lines[0])
+            self._execute(effects)
+            return
+        combined = Effects()
+        for line in lines:
+            with self._session_lock:
+                effects = handle(line)
+            combined.to_server += effects.to_server
+            combined.to_client += effects.to_client
+        self._execute(combined)
 
     def _execute(self, effects: Effects) -> None:
         if effects.to_server:

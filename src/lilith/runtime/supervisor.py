@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from lilith.errors import ServerStartError
 
-__all__ = ["ResourceLimits", "ServerExit", "ServerProcess", "ServerSpec", "start_server"]
+__all__ = ["ResourceLimits", "ServerExit", "ServerLauncher", "ServerProcess", "ServerSpec", "start_server"]
 
 _REAPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reaper.py")
 _reaper_program: str | None = None
@@ -281,65 +281,96 @@ def reaper_program() -> str:
         return _reaper_program
 
 
+class ServerLauncher:
+    """Boots the reaper ahead of time, so its interpreter start-up overlaps Lilith's own.
+
+    ``ServerLauncher()`` starts the reaper, which waits for a spec; ``begin(spec)`` hands it over (only now is
+    the server started); ``finish()`` waits for the report and returns the running server. ``cancel()``
+    before ``begin`` means no server is ever started: the reaper sees EOF and exits.
+    """
+
+    def __init__(self) -> None:
+        self._ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        stdin_r, self._stdin_w = os.pipe()
+        self._stdout_r, stdout_w = os.pipe()
+        self._what = "cannot start the server"
+        try:
+            self._reaper = subprocess.Popen(
+                [sys.executable, "-I", "-S", reaper_program(), str(theirs.fileno())],
+                stdin=stdin_r,
+                stdout=stdout_w,
+                pass_fds=(theirs.fileno(),),
+                close_fds=True,
+            )
+        except OSError as exc:
+            for fd in (self._stdin_w, self._stdout_r):
+                os.close(fd)
+            self._ours.close()
+            raise ServerStartError(f"cannot start the supervisor process: {exc}") from exc
+        finally:
+            for fd in (stdin_r, stdout_w):
+                os.close(fd)
+            theirs.close()
+
+    def begin(self, spec: ServerSpec) -> None:
+        self._what = f"cannot start {spec.argv[0]!r}"
+        try:
+            self._ours.sendall(_encode_spec(spec))
+        except OSError as exc:
+            raise self._fail(f"{self._what}: lost the supervisor process: {exc}") from exc
+
+    def cancel(self) -> None:
+        self._fail("cancelled")
+
+    def _fail(self, reason: str) -> ServerStartError:
+        self._ours.close()  # the lifeline: the reaper kills whatever it started
+        self._reaper.wait()
+        for fd in (self._stdin_w, self._stdout_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        return ServerStartError(reason)
+
+    def finish(self) -> ServerProcess:
+        """Wait until the server has been exec'd; raise ServerStartError if it could not be."""
+        what, ours = self._what, self._ours
+        buffer = b""
+        try:
+            deadline = time.monotonic() + _START_TIMEOUT
+            while b"\n" not in buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self._fail(f"{what}: the supervisor process did not report within {_START_TIMEOUT:.0f} s")
+                ours.settimeout(remaining)
+                chunk = ours.recv(4096)
+                if not chunk:
+                    raise self._fail(f"{what}: the supervisor process exited before starting it")
+                buffer += chunk
+        except TimeoutError:
+            raise self._fail(f"{what}: the supervisor process did not report within {_START_TIMEOUT:.0f} s") from None
+        except OSError as exc:
+            raise self._fail(f"{what}: lost the supervisor process: {exc}") from exc
+        ours.settimeout(None)
+        line, _, rest = buffer.partition(b"\n")
+        kind, _, detail = line.decode(errors="replace").partition(" ")
+        if kind == "error":
+            raise self._fail(detail)
+        if kind != "started" or not detail.isdigit():
+            raise self._fail(f"{what}: unexpected report from the supervisor process: {line[:200]!r}")
+        return ServerProcess(
+            pid=int(detail),
+            stdin_fd=self._stdin_w,
+            stdout_fd=self._stdout_r,
+            reaper=self._reaper,
+            control=ours,
+            pending=rest,
+        )
+
+
 def start_server(spec: ServerSpec) -> ServerProcess:
     """Start the server under a reaper. Returns once the server has been exec'd.
 
     Raises ServerStartError if it could not be (executable not found, bad cwd, ...).
     """
-    message = _encode_spec(spec)
-    what = f"cannot start {spec.argv[0]!r}"
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    stdin_r, stdin_w = os.pipe()
-    stdout_r, stdout_w = os.pipe()
-    try:
-        reaper = subprocess.Popen(
-            [sys.executable, "-I", "-S", reaper_program(), str(theirs.fileno())],
-            stdin=stdin_r,
-            stdout=stdout_w,
-            pass_fds=(theirs.fileno(),),
-            close_fds=True,
-        )
-    except OSError as exc:
-        for fd in (stdin_w, stdout_r):
-            os.close(fd)
-        ours.close()
-        raise ServerStartError(f"{what}: cannot start the supervisor process: {exc}") from exc
-    finally:
-        for fd in (stdin_r, stdout_w):
-            os.close(fd)
-        theirs.close()
-
-    def fail(reason: str) -> ServerStartError:
-        ours.close()  # the lifeline: the reaper kills whatever it started
-        reaper.wait()
-        for fd in (stdin_w, stdout_r):
-            os.close(fd)
-        return ServerStartError(reason)
-
-    buffer = b""
-    try:
-        ours.sendall(message)
-        deadline = time.monotonic() + _START_TIMEOUT
-        while b"\n" not in buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise fail(f"{what}: the supervisor process did not report within {_START_TIMEOUT:.0f} s")
-            ours.settimeout(remaining)
-            chunk = ours.recv(4096)
-            if not chunk:
-                raise fail(f"{what}: the supervisor process exited before starting it")
-            buffer += chunk
-    except TimeoutError:
-        raise fail(f"{what}: the supervisor process did not report within {_START_TIMEOUT:.0f} s") from None
-    except OSError as exc:
-        raise fail(f"{what}: lost the supervisor process: {exc}") from exc
-    ours.settimeout(None)
-    line, _, rest = buffer.partition(b"\n")
-    kind, _, detail = line.decode(errors="replace").partition(" ")
-    if kind == "error":
-        raise fail(detail)
-    if kind != "started" or not detail.isdigit():
-        raise fail(f"{what}: unexpected report from the supervisor process: {line[:200]!r}")
-    return ServerProcess(
-        pid=int(detail), stdin_fd=stdin_w, stdout_fd=stdout_r, reaper=reaper, control=ours, pending=rest
-    )
+    launcher = ServerLauncher()
+    launcher.begin(spec)
+    return launcher.finish()
