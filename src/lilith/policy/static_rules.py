@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lilith.policy.decision import Decision
 
@@ -28,10 +28,15 @@ class GlobRule:
     regex: re.Pattern[str]
 
 
+_CACHE_LIMIT = 4096
+
+
 @dataclass(frozen=True, slots=True)
 class StaticRules:
     exact: dict[str, str]
     globs: tuple[GlobRule, ...]
+    # Decisions are pure functions of the name, so they are memoised (bounded: names come from peers).
+    _memo: dict[str, Decision] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def compile(cls, rules: dict[str, str]) -> StaticRules:
@@ -45,6 +50,14 @@ class StaticRules:
         return cls(exact, tuple(globs))
 
     def decide(self, tool: str) -> Decision:
+        decision = self._memo.get(tool)
+        if decision is None:
+            decision = self._decide(tool)
+            if len(self._memo) < _CACHE_LIMIT:
+                self._memo[tool] = decision
+        return decision
+
+    def _decide(self, tool: str) -> Decision:
         allowed_by: str | None = None
         verdict = self.exact.get(tool)
         if verdict == DENY:
