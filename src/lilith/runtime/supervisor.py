@@ -12,6 +12,7 @@ The server's stdin and stdout are pipes held only by Lilith and the server; its 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import py_compile
@@ -28,8 +29,6 @@ from lilith.errors import ServerStartError
 __all__ = ["ResourceLimits", "ServerExit", "ServerLauncher", "ServerProcess", "ServerSpec", "start_server"]
 
 _REAPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reaper.py")
-_reaper_program: str | None = None
-_reaper_program_lock = threading.Lock()
 _START_TIMEOUT = 30.0  # seconds for the reaper to report that the server was exec'd (normally a few ms)
 _KILL_TIMEOUT = 10.0  # seconds for the reaper to empty the tree after SIGKILL before we kill the reaper itself
 
@@ -258,6 +257,7 @@ def _fresh_bytecode(source: str, cached: str) -> bool:
     )
 
 
+@functools.cache
 def reaper_program() -> str:
     """The file to run the reaper from: its compiled bytecode when we can have it.
 
@@ -265,20 +265,15 @@ def reaper_program() -> str:
     we run the .pyc that Python's import system would use (compiling it once if we may write it), checked
     against the source like an import would, and fall back to the source.
     """
-    global _reaper_program
-    with _reaper_program_lock:
-        if _reaper_program is None:
-            program = _REAPER
-            try:
-                cached = importlib.util.cache_from_source(_REAPER)
-                if not _fresh_bytecode(_REAPER, cached):
-                    py_compile.compile(_REAPER, cfile=cached, doraise=True)
-                if _fresh_bytecode(_REAPER, cached):
-                    program = cached
-            except (OSError, py_compile.PyCompileError, NotImplementedError, ValueError):
-                program = _REAPER
-            _reaper_program = program
-        return _reaper_program
+    try:
+        cached = importlib.util.cache_from_source(_REAPER)
+        if not _fresh_bytecode(_REAPER, cached):
+            py_compile.compile(_REAPER, cfile=cached, doraise=True)
+        if _fresh_bytecode(_REAPER, cached):
+            return cached
+    except (OSError, py_compile.PyCompileError, NotImplementedError, ValueError):
+        pass
+    return _REAPER
 
 
 class ServerLauncher:
