@@ -42,9 +42,12 @@ def id_key(value: Any) -> IdKey:
     return (type(value), value)
 
 
+_ID_TYPES = (str, int, float)
+
+
 def _is_valid_id(value: Any) -> bool:
     # bool is a subclass of int in Python but never a JSON-RPC id.
-    return isinstance(value, str | int | float) and not isinstance(value, bool)
+    return isinstance(value, _ID_TYPES) and value is not True and value is not False
 
 
 def classify(value: Any) -> Message:

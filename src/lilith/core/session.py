@@ -10,7 +10,7 @@ unexpected exception never lets a message through.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lilith.core.codec import decode, encode
@@ -42,12 +42,15 @@ class Limits:
     max_batch: int = 64
 
 
-@dataclass(slots=True)
 class Effects:
-    """What the shell must do, in order: send these lines to the server, then these to the client."""
+    """What the shell must do, in order: send these lines to the server, then these to the client.
+    (A plain slotted class: one is built per message, and dataclass factories cost more.)"""
 
-    to_server: list[bytes] = field(default_factory=list)
-    to_client: list[bytes] = field(default_factory=list)
+    __slots__ = ("to_client", "to_server")
+
+    def __init__(self, to_server: list[bytes] | None = None, to_client: list[bytes] | None = None) -> None:
+        self.to_server: list[bytes] = [] if to_server is None else to_server
+        self.to_client: list[bytes] = [] if to_client is None else to_client
 
 
 @dataclass(slots=True)
@@ -56,12 +59,14 @@ class _Batch:
     responses: list[dict[str, Any]]
 
 
-@dataclass(slots=True)
 class _Pending:
-    method: str
-    request_id: Any
-    batch: _Batch | None = None
-    internal: bool = False
+    __slots__ = ("batch", "internal", "method", "request_id")
+
+    def __init__(self, method: str, request_id: Any, batch: _Batch | None = None, internal: bool = False) -> None:
+        self.method = method
+        self.request_id = request_id
+        self.batch = batch
+        self.internal = internal
 
 
 class _Out:
