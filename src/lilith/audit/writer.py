@@ -11,7 +11,6 @@ import contextlib
 import os
 import threading
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -30,7 +29,7 @@ class AuditFile:
             raise ConfigError(f"cannot open audit log {path!r}: {exc.strerror}") from None
         self._lock = threading.Lock()
         self._seq = 0
-        self.session_id = uuid.uuid4().hex
+        self.session_id = os.urandom(16).hex()  # not uuid: its import is slow, and only uniqueness matters
 
     def record(self, record: dict[str, Any]) -> None:
         with self._lock:

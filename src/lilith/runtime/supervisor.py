@@ -15,7 +15,6 @@ import contextlib
 import functools
 import importlib.util
 import os
-import py_compile
 import socket
 import subprocess
 import sys
@@ -267,13 +266,17 @@ def reaper_program() -> str:
     """
     try:
         cached = importlib.util.cache_from_source(_REAPER)
-        if not _fresh_bytecode(_REAPER, cached):
-            py_compile.compile(_REAPER, cfile=cached, doraise=True)
-        if _fresh_bytecode(_REAPER, cached):
-            return cached
-    except (OSError, py_compile.PyCompileError, NotImplementedError, ValueError):
-        pass
-    return _REAPER
+    except NotImplementedError:  # an interpreter without bytecode caching
+        return _REAPER
+    if _fresh_bytecode(_REAPER, cached):
+        return cached
+    import py_compile  # only for stale bytecode, so not on every start-up
+
+    try:
+        py_compile.compile(_REAPER, cfile=cached, doraise=True)
+    except (OSError, py_compile.PyCompileError):
+        return _REAPER
+    return cached if _fresh_bytecode(_REAPER, cached) else _REAPER
 
 
 class ServerLauncher:
