@@ -129,13 +129,22 @@ def _policy_check(file: str) -> int:
 def _run(args: argparse.Namespace, server: list[str]) -> int:
     # Anything printed by accident must never corrupt the MCP stream on fd 1.
     sys.stdout = sys.stderr
+    # Boot the supervisor process first: its interpreter start-up then overlaps our own imports and the
+    # policy check. It starts no server until it is handed one, and exits if we do not.
+    from lilith.runtime.supervisor import ServerLauncher
+
+    try:
+        launcher = ServerLauncher()
+    except ServerStartError as exc:
+        print(f"lilith: {exc}", file=sys.stderr)
+        return EXIT_SERVER_FAILED
     from lilith.runtime.logs import StderrLog
 
     log = StderrLog(args.log_level, args.log_format)
     try:
         from lilith.runtime.assemble import assemble_proxy
 
-        proxy = assemble_proxy(args, server, log)
+        proxy = assemble_proxy(args, server, log, launcher)
     except ConfigError as exc:
         log.log("error", "config_error", error=str(exc))
         print(f"lilith: {exc}", file=sys.stderr)

@@ -45,8 +45,8 @@ def choose_policy(explicit: str | None, log: StderrLog) -> Policy:
     return policy
 
 
-def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog) -> StdioProxy:
-    launcher = ServerLauncher()
+def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, launcher: ServerLauncher) -> StdioProxy:
+    """Check the configuration, hand the spec to the already-booting supervisor, build the proxy."""
     try:
         policy, audit, spec = _checked_configuration(args, server, log)
         launcher.begin(spec)
