@@ -13,8 +13,6 @@ import threading
 import time
 from typing import Any
 
-import orjson
-
 from lilith.errors import AuditWriteError, ConfigError
 
 SCHEMA_VERSION = 1
@@ -32,6 +30,8 @@ class AuditFile:
         self.session_id = os.urandom(16).hex()  # not uuid: its import is slow, and only uniqueness matters
 
     def record(self, record: dict[str, Any]) -> None:
+        import orjson  # here, not at module level: the file is opened before the server starts, orjson after
+
         with self._lock:
             self._seq += 1
             line = orjson.dumps(

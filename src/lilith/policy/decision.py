@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """Immutable. A NamedTuple rather than a dataclass: the policy is loaded on the start-up path, before
+    the server is started, and importing ``dataclasses`` (with ``inspect``) costs ~13 ms here."""
+
     allowed: bool
     rule: str
     reason: str

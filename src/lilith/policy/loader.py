@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from lilith.errors import PolicyError
@@ -40,10 +38,14 @@ _NOT_YET_ENFORCED = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
 class Policy:
-    source: str
-    static_rules: StaticRules
+    """A loaded, compiled policy. Never mutated after loading (a reload builds a new one)."""
+
+    __slots__ = ("source", "static_rules")
+
+    def __init__(self, source: str, static_rules: StaticRules) -> None:
+        self.source = source
+        self.static_rules = static_rules
 
     def decide_tool_call(self, tool: str) -> Decision:
         return self.static_rules.decide(tool)
@@ -54,10 +56,11 @@ def deny_all_policy() -> Policy:
     return Policy("<no policy>", StaticRules({}, ()))
 
 
-def load_policy(path: str | Path) -> Policy:
+def load_policy(path: str) -> Policy:
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
     except FileNotFoundError:
         raise PolicyError("policy file not found", file=file) from None
     except (OSError, UnicodeDecodeError) as exc:

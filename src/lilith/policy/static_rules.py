@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from lilith.policy.decision import Decision
 
@@ -21,8 +21,7 @@ def is_glob(pattern: str) -> bool:
     return not _GLOB_CHARS.isdisjoint(pattern)
 
 
-@dataclass(frozen=True, slots=True)
-class GlobRule:
+class GlobRule(NamedTuple):
     pattern: str
     verdict: str
     regex: re.Pattern[str]
@@ -31,12 +30,14 @@ class GlobRule:
 _CACHE_LIMIT = 4096
 
 
-@dataclass(frozen=True, slots=True)
 class StaticRules:
-    exact: dict[str, str]
-    globs: tuple[GlobRule, ...]
-    # Decisions are pure functions of the name, so they are memoised (bounded: names come from peers).
-    _memo: dict[str, Decision] = field(default_factory=dict, compare=False, repr=False)
+    __slots__ = ("_memo", "exact", "globs")
+
+    def __init__(self, exact: dict[str, str], globs: tuple[GlobRule, ...]) -> None:
+        self.exact = exact
+        self.globs = globs
+        # Decisions are pure functions of the name, so they are memoised (bounded: names come from peers).
+        self._memo: dict[str, Decision] = {}
 
     @classmethod
     def compile(cls, rules: dict[str, str]) -> StaticRules:

@@ -6,7 +6,6 @@ errors (PyYAML keeps the last one silently) and every later validation error can
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -16,11 +15,13 @@ from lilith.errors import PolicyError
 Path = tuple[str | int, ...]
 
 
-@dataclass(frozen=True, slots=True)
 class YamlDocument:
-    file: str
-    value: Any
-    positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    __slots__ = ("file", "positions", "value")
+
+    def __init__(self, file: str, value: Any, positions: dict[Path, tuple[int, int]]) -> None:
+        self.file = file
+        self.value = value
+        self.positions = positions
 
     def error(self, path: Path, message: str) -> PolicyError:
         """A PolicyError pointing at the value at ``path`` (or its nearest located parent)."""

@@ -13,8 +13,6 @@ import threading
 import time
 from typing import Any, TextIO
 
-import orjson
-
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
@@ -36,6 +34,8 @@ class StderrLog:
     def log(self, level: str, event: str, **fields: Any) -> None:
         if LEVELS.get(level, 40) < self._threshold:
             return
+        import orjson  # not at module level: this module is imported before the server is started
+
         if self._json:
             record = {"ts": round(time.time(), 6), "level": level, "event": event, "pid": self._pid, **fields}
             text = orjson.dumps(record, default=str).decode() + "\n"
@@ -51,6 +51,8 @@ class StderrLog:
 
 
 def _text_value(value: Any) -> str:
+    import orjson
+
     text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
     return repr(text) if (" " in text or not text) else text
 

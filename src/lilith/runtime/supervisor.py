@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from lilith.errors import ServerStartError
 
@@ -32,8 +32,7 @@ _START_TIMEOUT = 30.0  # seconds for the reaper to report that the server was ex
 _KILL_TIMEOUT = 10.0  # seconds for the reaper to empty the tree after SIGKILL before we kill the reaper itself
 
 
-@dataclass(frozen=True, slots=True)
-class ResourceLimits:
+class ResourceLimits(NamedTuple):
     """Caps on the server. ``None`` means no cap.
 
     max_memory_bytes: resident memory of the whole server process tree, polled every 200 ms.
@@ -48,18 +47,16 @@ class ResourceLimits:
     max_processes: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSpec:
+class ServerSpec(NamedTuple):
     """What to run: ``argv[0]`` is looked up in ``env["PATH"]``; exactly ``env`` is the server's environment."""
 
     argv: tuple[str, ...]
     env: Mapping[str, str]
     cwd: str | None = None
-    limits: ResourceLimits = field(default_factory=ResourceLimits)
+    limits: ResourceLimits = ResourceLimits()
 
 
-@dataclass(frozen=True, slots=True)
-class ServerExit:
+class ServerExit(NamedTuple):
     """How the server ended."""
 
     returncode: int | None
