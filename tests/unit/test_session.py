@@ -277,6 +277,9 @@ def test_exception_in_a_check_denies_and_session_survives(audit: MemoryAudit, lo
                 raise ZeroDivisionError("boom")
             return None
 
+        def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+            return result
+
     session = Session(Gate([Broken()]), audit, log)
     reply = only_client(session.from_client(call(1, "echo")))
     assert reply["error"]["code"] == POLICY_DENIED
@@ -308,3 +311,56 @@ def test_property_any_bytes_from_either_side_never_raise(data: bytes) -> None:
     session = make_session(MemoryAudit(), MemoryLog())
     session.from_client(data)
     session.from_server(data)
+
+
+def _list_tools(session: Session, names: list[str]) -> list[str]:
+    session.from_client(line({"jsonrpc": "2.0", "id": "L", "method": "tools/list"}))
+    tools = [{"name": name, "inputSchema": {"type": "object"}} for name in names]
+    out = session.from_server(line({"jsonrpc": "2.0", "id": "L", "result": {"tools": tools, "nextCursor": "c"}}))
+    [reply] = lines(out.to_client)
+    assert reply["result"]["nextCursor"] == "c"
+    return [tool["name"] for tool in reply["result"]["tools"]]
+
+
+def test_tools_list_shows_only_callable_tools(session: Session) -> None:
+    names = ["echo", "git_log", "git_push", "rm", "Echo", "ech\u043e", "echo\u0000"]
+    assert _list_tools(session, names) == ["echo", "git_log"]
+
+
+def test_audit_mode_forwards_and_records_would_deny(audit: MemoryAudit, log: MemoryLog) -> None:
+    session = make_session(audit, log, "version: 1\nmode: audit\nstatic_rules:\n  echo: ALLOW\n")
+    assert session.from_client(call(1, "rm")).to_server
+    assert audit.records[-1]["decision"] == "would-deny"
+    assert audit.records[-1]["rule"] == "default-deny"
+    assert _list_tools(session, ["echo", "rm"]) == ["echo", "rm"]
+
+
+def test_on_deny_tool_result_lets_the_model_recover(audit: MemoryAudit, log: MemoryLog) -> None:
+    session = make_session(audit, log, "version: 1\non_deny: tool_result\nstatic_rules:\n  echo: ALLOW\n")
+    reply = only_client(session.from_client(call(4, "rm")))
+    assert reply["id"] == 4
+    assert reply["result"]["isError"] is True
+    assert reply["result"]["content"][0]["text"].startswith("Lilith: ")
+    assert audit.records[-1]["decision"] == "deny"
+
+
+def test_a_failing_result_filter_fails_closed(audit: MemoryAudit, log: MemoryLog) -> None:
+    from lilith.core.gate import Gate
+    from lilith.core.message import Message
+    from lilith.policy.decision import Decision
+
+    class BrokenFilter:
+        name = "broken"
+
+        def check_request(self, message: Message) -> Decision | None:
+            return None
+
+        def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+            raise KeyError("boom")
+
+    session = Session(Gate([BrokenFilter()]), audit, log)
+    session.from_client(line({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+    out = session.from_server(line({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "secret_tool"}]}}))
+    [reply] = lines(out.to_client)
+    assert "secret_tool" not in json.dumps(reply)
+    assert reply["error"]["message"].startswith("Lilith: ")

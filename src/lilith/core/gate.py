@@ -21,6 +21,9 @@ class Interceptor(Protocol):
     def check_request(self, message: Message) -> Decision | None:
         """None: no opinion; a Decision: allowed or denied, with the rule that said so."""
 
+    def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        """The result of a request of ``method`` as the client may see it (return it unchanged if no opinion)."""
+
 
 class ToolCallPolicy:
     """Checks ``tools/call`` against the current policy (supplied by a getter so it can be swapped)."""
@@ -35,6 +38,23 @@ class ToolCallPolicy:
             return None
         tool = tool_name(message)
         return self._current_policy().decide_tool_call(tool)
+
+    def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        """A client never sees a tool it could not call: ``tools/list`` keeps only allowed tools."""
+        if method != "tools/list":
+            return result
+        tools = result.get("tools")
+        if not isinstance(tools, list):
+            return result
+        policy = self._current_policy()
+        kept = [tool for tool in tools if isinstance(tool, dict) and _visible(policy, tool.get("name"))]
+        if len(kept) == len(tools):
+            return result
+        return {**result, "tools": kept}
+
+
+def _visible(policy: Policy, name: Any) -> bool:
+    return isinstance(name, str) and "\x00" not in name and policy.tool_visible(name)
 
 
 def tool_name(message: Message) -> str:
@@ -67,3 +87,9 @@ class Gate:
                 return decision
             verdict = decision
         return verdict
+
+    def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        """Every interceptor's view of a result, in order. Raises if one fails: the caller fails closed."""
+        for interceptor in self._interceptors:
+            result = interceptor.filter_result(method, result)
+        return result

@@ -180,7 +180,7 @@ class Session:
         params = message.body.get("params")
         record = {
             "event": "decision",
-            "decision": "allow" if decision.allowed else "deny",
+            "decision": "would-deny" if decision.would_deny else "allow" if decision.allowed else "deny",
             "method": message.method,
             "tool": params.get("name") if isinstance(params, dict) else None,
             "request_id": message.id,
@@ -273,7 +273,19 @@ class Session:
             if "error" in message.body:
                 self._log.log("error", "handshake_replay_failed", error=message.body["error"])
             return
-        self._deliver(pending, message.body, effects, forwarded)
+        self._deliver(pending, self._filtered(pending, message.body), effects, forwarded)
+
+    def _filtered(self, pending: _Pending, body: dict[str, Any]) -> dict[str, Any]:
+        result = body.get("result")
+        if not isinstance(result, dict):
+            return body
+        try:
+            shown = self._gate.filter_result(pending.method, result)
+        except Exception as exc:
+            # Never pass an unfiltered result on: the client gets an error instead.
+            self._log.log("error", "result_filter_failed", method=pending.method, error=f"{type(exc).__name__}: {exc}")
+            return error_response(pending.request_id, INTERNAL_ERROR, "Lilith: the result could not be checked")
+        return body if shown is result else {**body, "result": shown}
 
     def _server_request(self, message: Message, effects: Effects, forwarded: list[dict[str, Any]]) -> None:
         key = message.id_key
@@ -343,6 +355,13 @@ class Session:
 
 
 def denial(request_id: Any, decision: Decision) -> dict[str, Any]:
+    if decision.as_tool_result:
+        text = f"Lilith: {decision.reason} (rule: {decision.rule})"
+        return {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "result": {"content": [{"type": "text", "text": text}], "isError": True},
+        }
     return error_response(
         request_id, POLICY_DENIED, f"Lilith: {decision.reason}", {"rule": decision.rule, "reason": decision.reason}
     )

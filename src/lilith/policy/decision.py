@@ -12,3 +12,7 @@ class Decision(NamedTuple):
     allowed: bool
     rule: str
     reason: str
+    # mode: audit — the policy would have denied this, but only records it.
+    would_deny: bool = False
+    # on_deny: tool_result — present a denial as a CallToolResult with isError, so an LLM can recover.
+    as_tool_result: bool = False

@@ -14,7 +14,6 @@ _METADATA_KEYS = frozenset({"id", "customer_id", "customerId", "name", "descript
 # let a user believe a rule protects them when it does not, so they are refused.
 _NOT_YET_ENFORCED = frozenset(
     {
-        "mode",
         "argument_rules",
         "argumentRules",
         "rate_limits",
@@ -33,22 +32,38 @@ _NOT_YET_ENFORCED = frozenset(
         "promptRules",
         "pin_mode",
         "pinMode",
-        "on_deny",
     }
 )
+MODES = ("enforce", "audit")
+ON_DENY = ("error", "tool_result")
 
 
 class Policy:
     """A loaded, compiled policy. Never mutated after loading (a reload builds a new one)."""
 
-    __slots__ = ("source", "static_rules")
+    __slots__ = ("mode", "on_deny", "source", "static_rules")
 
-    def __init__(self, source: str, static_rules: StaticRules) -> None:
+    def __init__(self, source: str, static_rules: StaticRules, mode: str = "enforce", on_deny: str = "error") -> None:
         self.source = source
         self.static_rules = static_rules
+        self.mode = mode
+        self.on_deny = on_deny
 
     def decide_tool_call(self, tool: str) -> Decision:
-        return self.static_rules.decide(tool)
+        return self._presented(self.static_rules.decide(tool))
+
+    def tool_visible(self, tool: str) -> bool:
+        """Would a call to this tool be allowed by name? (Lists show only tools a client may call.)"""
+        return self.mode == "audit" or self.static_rules.decide(tool).allowed
+
+    def _presented(self, decision: Decision) -> Decision:
+        if decision.allowed:
+            return decision
+        if self.mode == "audit":
+            return decision._replace(allowed=True, would_deny=True)
+        if self.on_deny == "tool_result":
+            return decision._replace(as_tool_result=True)
+        return decision
 
 
 def deny_all_policy() -> Policy:
@@ -74,12 +89,17 @@ def parse_policy(text: str, file: str) -> Policy:
     if not isinstance(root, dict):
         raise doc.error((), "a policy must be a YAML mapping (e.g. 'version: 1' and 'static_rules: ...')")
     rules: dict[str, str] = {}
+    mode, on_deny = "enforce", "error"
     for key, value in root.items():
         if key == "version":
             if value not in (1, "1", "1.0"):
                 raise doc.error(("version",), f"unsupported policy version {value!r}; this build reads version 1")
         elif key in ("static_rules", "staticRules"):
             rules = _static_rules(doc, (key,), value)
+        elif key == "mode":
+            mode = _choice(doc, ("mode",), value, MODES)
+        elif key in ("on_deny", "onDeny"):
+            on_deny = _choice(doc, (key,), value, ON_DENY)
         elif key in _METADATA_KEYS:
             continue
         elif key in _NOT_YET_ENFORCED:
@@ -87,8 +107,14 @@ def parse_policy(text: str, file: str) -> Policy:
                 (str(key),), f"'{key}' is not supported by this version of Lilith; refusing a policy it cannot enforce"
             )
         else:
-            raise doc.error((str(key),), f"unknown key '{key}' (expected version, static_rules)")
-    return Policy(file, StaticRules.compile(rules))
+            raise doc.error((str(key),), f"unknown key '{key}' (expected version, mode, on_deny, static_rules)")
+    return Policy(file, StaticRules.compile(rules), mode, on_deny)
+
+
+def _choice(doc: YamlDocument, path: tuple[str, ...], value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise doc.error(path, f"{path[-1]} must be one of {', '.join(allowed)}, not {value!r}")
+    return str(value)
 
 
 def _static_rules(doc: YamlDocument, path: tuple[str, ...], value: Any) -> dict[str, str]:

@@ -1,0 +1,74 @@
+"""Policy behaviour that a client can see, through a real Lilith process in front of the hostile server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import StartProxy
+from tests.integration.harness import lilith_run, recorded
+
+
+def _calls(record: Path) -> list[str]:
+    return [
+        m["params"]["name"]
+        for m in recorded(record)
+        if isinstance(m, dict) and m.get("method") == "tools/call" and isinstance(m.get("params"), dict)
+    ]
+
+
+def test_tools_list_shows_only_what_may_be_called(start_proxy: StartProxy) -> None:
+    run = start_proxy(policy="version: 1\nstatic_rules:\n  echo: ALLOW\n  'read_*': ALLOW\n  read_file: DENY\n")
+    run.proxy.initialize()
+    listed = run.proxy.call("tools/list")["result"]
+    assert [tool["name"] for tool in listed["tools"]] == ["echo"]
+    assert listed["x-hostile"] is True  # the rest of the result is untouched
+
+
+def test_modern_era_tools_list_is_filtered_too(start_proxy: StartProxy) -> None:
+    run = start_proxy(policy="version: 1\nstatic_rules:\n  add: ALLOW\n")
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+    listed = run.proxy.call("tools/list", {"_meta": meta})["result"]
+    assert [tool["name"] for tool in listed["tools"]] == ["add"]
+    assert "ttlMs" in listed
+
+
+def test_audit_mode_forwards_everything_and_records_would_deny(start_proxy: StartProxy) -> None:
+    run = start_proxy(policy="version: 1\nmode: audit\nstatic_rules:\n  echo: ALLOW\n  delete_file: DENY\n")
+    run.proxy.initialize()
+    assert len(run.proxy.call("tools/list")["result"]["tools"]) == 15
+    assert "result" in run.proxy.tool("delete_file", {"path": "/x"})
+    assert "result" in run.proxy.tool("echo")
+    assert _calls(run.record) == ["delete_file", "echo"]
+    decisions = [(r["tool"], r["decision"], r["rule"]) for r in map(json.loads, run.audit.read_text().splitlines())]
+    assert decisions == [
+        ("delete_file", "would-deny", "static_rules.delete_file"),
+        ("echo", "allow", "static_rules.echo"),
+    ]
+
+
+def test_on_deny_tool_result(start_proxy: StartProxy) -> None:
+    run = start_proxy(policy="version: 1\non_deny: tool_result\nstatic_rules:\n  echo: ALLOW\n")
+    run.proxy.initialize()
+    reply = run.proxy.tool("delete_file", {"path": "/x"})
+    assert reply["result"]["isError"] is True
+    assert reply["result"]["content"][0]["text"].startswith("Lilith: ")
+    assert _calls(run.record) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("version: 1\nmode: permissive\n", ":2:1: mode must be one of enforce, audit"),
+        ("version: 1\non_deny: silently\n", ":2:1: on_deny must be one of error, tool_result"),
+    ],
+)
+def test_bad_mode_or_on_deny_is_refused(tmp_path: Path, text: str, expected: str) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(text)
+    done = subprocess.run(lilith_run("--policy", str(policy)), input=b"", capture_output=True, timeout=30)
+    assert done.returncode == 2
+    assert f"{policy}{expected}" in done.stderr.decode()
