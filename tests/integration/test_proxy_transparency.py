@@ -17,7 +17,7 @@ def _methods(record: Path) -> list[str]:
 
 def test_legacy_session_matches_direct(start_proxy: StartProxy, tmp_path: Path) -> None:
     direct = Proxy([*HOSTILE], tmp_path)
-    through = start_proxy().proxy
+    through = start_proxy(policy="version: 1\nstatic_rules:\n  '*': ALLOW\n").proxy  # nothing to filter
     try:
         for peer in (direct, through):
             peer.initialize()
