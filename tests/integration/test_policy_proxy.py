@@ -72,3 +72,83 @@ def test_bad_mode_or_on_deny_is_refused(tmp_path: Path, text: str, expected: str
     done = subprocess.run(lilith_run("--policy", str(policy)), input=b"", capture_output=True, timeout=30)
     assert done.returncode == 2
     assert f"{policy}{expected}" in done.stderr.decode()
+
+
+def test_argument_rules_through_a_real_proxy(start_proxy: StartProxy, tmp_path: Path) -> None:
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "notes.txt").write_text("x")
+    (tmp_path / "allowed-evil").mkdir()
+    (allowed / "escape").symlink_to("/etc")
+    policy = f"""
+version: 1
+static_rules:
+  run_command: ALLOW
+  read_file: ALLOW
+  echo: ALLOW
+argument_rules:
+  - tool: run_command
+    arg: command
+    match: '^ls( -[al]+)? /tmp(/[\\w.-]+)*$'
+  - tool: read_file
+    arg: path
+    path_within: [{allowed}]
+  - id: fetch-hosts
+    tool: echo
+    arg: url
+    url_host_in: [example.com]
+  - tool: "*"
+    arg: "**"
+    no_leading_dash: true
+"""
+    run = start_proxy(policy=policy)
+    run.proxy.initialize()
+    verdicts = {}
+    for name, tool, arguments in [
+        ("ls", "run_command", {"command": "ls -la /tmp/x"}),
+        ("ls-chained", "run_command", {"command": "ls /tmp; rm -rf /"}),
+        ("ls-newline", "run_command", {"command": "ls /tmp\nrm -rf /"}),
+        ("ls-subshell", "run_command", {"command": "ls /tmp/$(id)"}),
+        ("read", "read_file", {"path": str(allowed / "notes.txt")}),
+        ("read-dotdot", "read_file", {"path": f"{allowed}/../allowed-evil/x"}),
+        ("read-sibling", "read_file", {"path": f"{allowed}-evil/x"}),
+        ("read-symlink", "read_file", {"path": str(allowed / "escape" / "passwd")}),
+        ("read-missing-arg", "read_file", {}),
+        ("url", "echo", {"url": "https://example.com/a"}),
+        ("url-userinfo", "echo", {"url": "https://example.com@evil.com/"}),
+        ("flag", "echo", {"url": "https://example.com/", "x": "--upload-pack=evil"}),
+    ]:
+        reply = run.proxy.tool(tool, arguments)
+        verdicts[name] = "allowed" if "result" in reply else reply["error"]["data"]["rule"]
+    assert verdicts == {
+        "ls": "allowed",
+        "ls-chained": "argument_rules[0]",
+        "ls-newline": "argument_rules[0]",
+        "ls-subshell": "argument_rules[0]",
+        "read": "allowed",
+        "read-dotdot": "argument_rules[1]",
+        "read-sibling": "argument_rules[1]",
+        "read-symlink": "argument_rules[1]",
+        "read-missing-arg": "argument_rules[1]",
+        "url": "allowed",
+        "url-userinfo": "fetch-hosts",
+        "flag": "argument_rules[3]",
+    }
+    received = [
+        m["params"]["arguments"]
+        for m in recorded(run.record)
+        if isinstance(m, dict) and m.get("method") == "tools/call"
+    ]
+    assert received == [
+        {"command": "ls -la /tmp/x"},
+        {"path": str(allowed / "notes.txt")},
+        {"url": "https://example.com/a"},
+    ]
+
+
+def test_bad_argument_rule_names_its_place(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("version: 1\nargument_rules:\n  - tool: x\n    arg: y\n    match: '(a'\n")
+    done = subprocess.run(lilith_run("--policy", str(policy)), input=b"", capture_output=True, timeout=30)
+    assert done.returncode == 2
+    assert f"{policy}:5:" in done.stderr.decode()

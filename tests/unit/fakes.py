@@ -41,4 +41,17 @@ static_rules:
 
 def make_session(audit: MemoryAudit, log: MemoryLog, policy_text: str = POLICY, **limits: Any) -> Session:
     policy = parse_policy(policy_text, "test.yaml")
-    return Session(Gate([ToolCallPolicy(lambda: policy)]), audit, log, Limits(**limits))
+    return Session(Gate([ToolCallPolicy(lambda: policy, FakeResolver())]), audit, log, Limits(**limits))
+
+
+class FakeResolver:
+    """home /home/u, working directory /srv, no symlinks."""
+
+    def home(self) -> str:
+        return "/home/u"
+
+    def cwd(self) -> str:
+        return "/srv"
+
+    def realpath(self, path: str) -> str:
+        return path

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from lilith.core.framing import OversizedLine
 from lilith.core.session import Effects, Session
 from lilith.errors import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, POLICY_DENIED, SERVER_UNAVAILABLE
-from tests.unit.fakes import MemoryAudit, MemoryLog, make_session
+from tests.unit.fakes import FakeResolver, MemoryAudit, MemoryLog, make_session
 
 
 def line(value: Any) -> bytes:
@@ -302,7 +302,8 @@ def test_property_denied_calls_never_reach_the_server(calls: list[tuple[Any, str
         effects = session.from_client(call(request_id, tool))
         for raw in effects.to_server:
             forwarded = orjson.loads(raw)
-            assert policy.decide_tool_call(forwarded["params"]["name"]).allowed
+            params = forwarded["params"]
+            assert policy.decide_tool_call(params["name"], params.get("arguments", {}), FakeResolver()).allowed
 
 
 @settings(max_examples=300)

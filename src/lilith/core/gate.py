@@ -13,6 +13,7 @@ from lilith.core.message import Message
 from lilith.errors import InvalidParams, ProtocolError
 from lilith.policy.decision import Decision
 from lilith.policy.loader import Policy
+from lilith.policy.paths import Resolver
 
 
 class Interceptor(Protocol):
@@ -30,14 +31,16 @@ class ToolCallPolicy:
 
     name = "policy"
 
-    def __init__(self, current_policy: Callable[[], Policy]) -> None:
+    def __init__(self, current_policy: Callable[[], Policy], resolver: Resolver) -> None:
         self._current_policy = current_policy
+        self._resolver = resolver
 
     def check_request(self, message: Message) -> Decision | None:
         if message.method != "tools/call":
             return None
         tool = tool_name(message)
-        return self._current_policy().decide_tool_call(tool)
+        arguments = message.body["params"].get("arguments", {})
+        return self._current_policy().decide_tool_call(tool, arguments, self._resolver)
 
     def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
         """A client never sees a tool it could not call: ``tools/list`` keeps only allowed tools."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from lilith.errors import PolicyError
+from lilith.policy.argument_rules import ArgumentRules, compile_argument_rules
 from lilith.policy.decision import Decision
+from lilith.policy.paths import Resolver
 from lilith.policy.static_rules import ALLOW, DENY, StaticRules
 from lilith.policy.yaml_source import YamlDocument, load_yaml
 
@@ -14,8 +16,6 @@ _METADATA_KEYS = frozenset({"id", "customer_id", "customerId", "name", "descript
 # let a user believe a rule protects them when it does not, so they are refused.
 _NOT_YET_ENFORCED = frozenset(
     {
-        "argument_rules",
-        "argumentRules",
         "rate_limits",
         "rateLimits",
         "rate_limit",
@@ -41,16 +41,28 @@ ON_DENY = ("error", "tool_result")
 class Policy:
     """A loaded, compiled policy. Never mutated after loading (a reload builds a new one)."""
 
-    __slots__ = ("mode", "on_deny", "source", "static_rules")
+    __slots__ = ("argument_rules", "mode", "on_deny", "source", "static_rules")
 
-    def __init__(self, source: str, static_rules: StaticRules, mode: str = "enforce", on_deny: str = "error") -> None:
+    def __init__(
+        self,
+        source: str,
+        static_rules: StaticRules,
+        mode: str = "enforce",
+        on_deny: str = "error",
+        argument_rules: ArgumentRules | None = None,
+    ) -> None:
         self.source = source
         self.static_rules = static_rules
         self.mode = mode
         self.on_deny = on_deny
+        self.argument_rules = argument_rules or ArgumentRules.empty()
 
-    def decide_tool_call(self, tool: str) -> Decision:
-        return self._presented(self.static_rules.decide(tool))
+    def decide_tool_call(self, tool: str, arguments: Any, resolver: Resolver) -> Decision:
+        """The tool must be allowed by name, and then every argument rule for it must pass."""
+        decision = self.static_rules.decide(tool)
+        if decision.allowed:
+            decision = self.argument_rules.check(tool, arguments, resolver) or decision
+        return self._presented(decision)
 
     def tool_visible(self, tool: str) -> bool:
         """Would a call to this tool be allowed by name? (Lists show only tools a client may call.)"""
@@ -90,12 +102,15 @@ def parse_policy(text: str, file: str) -> Policy:
         raise doc.error((), "a policy must be a YAML mapping (e.g. 'version: 1' and 'static_rules: ...')")
     rules: dict[str, str] = {}
     mode, on_deny = "enforce", "error"
+    argument_rules = ArgumentRules.empty()
     for key, value in root.items():
         if key == "version":
             if value not in (1, "1", "1.0"):
                 raise doc.error(("version",), f"unsupported policy version {value!r}; this build reads version 1")
         elif key in ("static_rules", "staticRules"):
             rules = _static_rules(doc, (key,), value)
+        elif key in ("argument_rules", "argumentRules"):
+            argument_rules = compile_argument_rules(doc, (key,), value)
         elif key == "mode":
             mode = _choice(doc, ("mode",), value, MODES)
         elif key in ("on_deny", "onDeny"):
@@ -107,8 +122,10 @@ def parse_policy(text: str, file: str) -> Policy:
                 (str(key),), f"'{key}' is not supported by this version of Lilith; refusing a policy it cannot enforce"
             )
         else:
-            raise doc.error((str(key),), f"unknown key '{key}' (expected version, mode, on_deny, static_rules)")
-    return Policy(file, StaticRules.compile(rules), mode, on_deny)
+            raise doc.error(
+                (str(key),), f"unknown key '{key}' (expected version, mode, on_deny, static_rules, argument_rules)"
+            )
+    return Policy(file, StaticRules.compile(rules), mode, on_deny, argument_rules)
 
 
 def _choice(doc: YamlDocument, path: tuple[str, ...], value: Any, allowed: tuple[str, ...]) -> str:

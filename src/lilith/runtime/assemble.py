@@ -64,7 +64,10 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
         max_depth=args.max_depth,
         max_batch=args.max_batch,
     )
-    session = Session(Gate([ToolCallPolicy(lambda: policy)]), audit, log, limits)
+    from lilith.runtime.resolver import ServerPathResolver
+
+    resolver = ServerPathResolver(spec.env, spec.cwd)
+    session = Session(Gate([ToolCallPolicy(lambda: policy, resolver)]), audit, log, limits)
     options = ProxyOptions(
         restart=args.restart,
         max_restarts=args.max_restarts,
