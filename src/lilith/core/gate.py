@@ -7,13 +7,15 @@ first denial halts the chain. An interceptor that raises denies the message; it 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lilith.core.message import Message
 from lilith.errors import InvalidParams, ProtocolError
 from lilith.policy.decision import Decision
 from lilith.policy.loader import Policy
-from lilith.policy.paths import Resolver
+
+if TYPE_CHECKING:
+    from lilith.policy.paths import Resolver
 
 
 class Interceptor(Protocol):

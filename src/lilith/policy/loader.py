@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lilith.errors import PolicyError
-from lilith.policy.argument_rules import ArgumentRules, compile_argument_rules
 from lilith.policy.decision import Decision
-from lilith.policy.paths import Resolver
 from lilith.policy.static_rules import ALLOW, DENY, StaticRules
 from lilith.policy.yaml_source import YamlDocument, load_yaml
+
+if TYPE_CHECKING:  # imported lazily: only policies with argument rules pay for RE2 at start-up
+    from lilith.policy.argument_rules import ArgumentRules
+    from lilith.policy.paths import Resolver
 
 _METADATA_KEYS = frozenset({"id", "customer_id", "customerId", "name", "description"})
 # Sections of the full policy language that this build cannot enforce yet. Accepting them silently would
@@ -55,12 +57,12 @@ class Policy:
         self.static_rules = static_rules
         self.mode = mode
         self.on_deny = on_deny
-        self.argument_rules = argument_rules or ArgumentRules.empty()
+        self.argument_rules = argument_rules
 
     def decide_tool_call(self, tool: str, arguments: Any, resolver: Resolver) -> Decision:
         """The tool must be allowed by name, and then every argument rule for it must pass."""
         decision = self.static_rules.decide(tool)
-        if decision.allowed:
+        if decision.allowed and self.argument_rules is not None:
             decision = self.argument_rules.check(tool, arguments, resolver) or decision
         return self._presented(decision)
 
@@ -102,7 +104,7 @@ def parse_policy(text: str, file: str) -> Policy:
         raise doc.error((), "a policy must be a YAML mapping (e.g. 'version: 1' and 'static_rules: ...')")
     rules: dict[str, str] = {}
     mode, on_deny = "enforce", "error"
-    argument_rules = ArgumentRules.empty()
+    argument_rules: ArgumentRules | None = None
     for key, value in root.items():
         if key == "version":
             if value not in (1, "1", "1.0"):
@@ -110,6 +112,8 @@ def parse_policy(text: str, file: str) -> Policy:
         elif key in ("static_rules", "staticRules"):
             rules = _static_rules(doc, (key,), value)
         elif key in ("argument_rules", "argumentRules"):
+            from lilith.policy.argument_rules import compile_argument_rules
+
             argument_rules = compile_argument_rules(doc, (key,), value)
         elif key == "mode":
             mode = _choice(doc, ("mode",), value, MODES)
