@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import StartProxy
-from tests.integration.harness import lilith_run, recorded
+from tests.integration.harness import lilith_run, recorded, wait_until
 
 
 def _calls(record: Path) -> list[str]:
@@ -152,3 +154,36 @@ def test_bad_argument_rule_names_its_place(tmp_path: Path) -> None:
     done = subprocess.run(lilith_run("--policy", str(policy)), input=b"", capture_output=True, timeout=30)
     assert done.returncode == 2
     assert f"{policy}:5:" in done.stderr.decode()
+
+
+def _reloads(run_audit: Path) -> list[str]:
+    records = [json.loads(line) for line in run_audit.read_text().splitlines()]
+    return [r["outcome"] for r in records if r.get("event") == "policy_reload"]
+
+
+def test_sighup_swaps_the_policy_and_a_bad_file_keeps_the_old_one(start_proxy: StartProxy) -> None:
+    run = start_proxy(policy="version: 1\nstatic_rules:\n  echo: ALLOW\n")
+    run.proxy.initialize()
+    assert "result" in run.proxy.tool("echo")
+    run.policy.write_text("version: 1\nstatic_rules:\n  echo: DENY\n  add: ALLOW\n")
+    os.kill(run.proxy.proc.pid, signal.SIGHUP)
+    assert wait_until(lambda: _reloads(run.audit) == ["applied"])
+    assert run.proxy.tool("echo")["error"]["code"] == -32000
+    assert "result" in run.proxy.tool("add", {"a": 1, "b": 2})
+    run.policy.write_text("version: 1\nstatic_rules:\n  echo: ALLOW\n  add: [oops\n")
+    os.kill(run.proxy.proc.pid, signal.SIGHUP)
+    assert wait_until(lambda: _reloads(run.audit) == ["applied", "rejected"])
+    assert run.proxy.tool("echo")["error"]["code"] == -32000  # the old policy still holds
+    assert "result" in run.proxy.tool("add", {"a": 1, "b": 2})
+    assert run.proxy.proc.poll() is None  # SIGHUP reloads; it does not stop Lilith
+    assert "policy_reload_failed" in run.proxy.stderr()
+
+
+def test_policy_file_change_is_picked_up_without_a_signal(start_proxy: StartProxy) -> None:
+    run = start_proxy(policy="version: 1\nstatic_rules:\n  echo: ALLOW\n")
+    run.proxy.initialize()
+    assert "result" in run.proxy.tool("echo")
+    run.policy.write_text("version: 1\nstatic_rules:\n  add: ALLOW\n")
+    assert wait_until(lambda: _reloads(run.audit) == ["applied"], timeout=5)
+    assert run.proxy.tool("echo")["error"]["code"] == -32000
+    assert [t["name"] for t in run.proxy.call("tools/list")["result"]["tools"]] == ["add"]

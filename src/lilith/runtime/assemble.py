@@ -34,29 +34,33 @@ def server_environment(environ: Mapping[str, str], allow: Sequence[str] | None) 
     return {name: value for name, value in environ.items() if any(fnmatch.fnmatchcase(name, p) for p in patterns)}
 
 
-def choose_policy(explicit: str | None, log: StderrLog) -> Policy:
+def choose_policy(explicit: str | None, log: StderrLog) -> tuple[Policy, str | None]:
     """--policy wins over $LILITH_POLICY; with neither, every tool call is denied (fail closed)."""
     path = explicit or os.environ.get(POLICY_ENV) or None
     if path is None:
         log.log("warning", "no_policy", detail="no --policy or $LILITH_POLICY: every tools/call will be denied")
-        return deny_all_policy()
+        return deny_all_policy(), None
     policy = load_policy(path)
     log.log("info", "policy_loaded", file=path, source="--policy" if explicit else POLICY_ENV)
-    return policy
+    return policy, path
 
 
 def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, launcher: ServerLauncher) -> StdioProxy:
     """Check the configuration, hand the spec to the already-booting supervisor, build the proxy."""
     try:
-        policy, audit, spec = _checked_configuration(args, server, log)
+        (policy, policy_path), audit, spec = _checked_configuration(args, server, log)
         launcher.begin(spec)
     except BaseException:
         launcher.cancel()
         raise
+    # The server is booting now; the rest of the proxy is imported meanwhile.
     from lilith.core.gate import Gate, ToolCallPolicy
     from lilith.core.session import Limits, Session
+    from lilith.runtime.policy_holder import PolicyHolder
+    from lilith.runtime.resolver import ServerPathResolver
     from lilith.runtime.stdio_proxy import ProxyOptions, StdioProxy
 
+    holder = PolicyHolder(policy, policy_path, log, audit)
     first_server = launcher.finish()
     limits = Limits(
         max_client_line_bytes=args.max_line_bytes,
@@ -64,24 +68,21 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
         max_depth=args.max_depth,
         max_batch=args.max_batch,
     )
-    from lilith.runtime.resolver import ServerPathResolver
-
-    resolver = ServerPathResolver(spec.env, spec.cwd)
-    session = Session(Gate([ToolCallPolicy(lambda: policy, resolver)]), audit, log, limits)
+    gate = Gate([ToolCallPolicy(holder.current, ServerPathResolver(spec.env, spec.cwd))])
     options = ProxyOptions(
         restart=args.restart,
         max_restarts=args.max_restarts,
         stdin_grace_seconds=args.shutdown_grace,
         term_grace_seconds=args.shutdown_grace,
     )
-    return StdioProxy(session, spec, log, options, first_server=first_server)
+    return StdioProxy(Session(gate, audit, log, limits), spec, log, options, first_server=first_server, policy=holder)
 
 
 def _checked_configuration(
     args: argparse.Namespace, server: list[str], log: StderrLog
-) -> tuple[Policy, AuditFile | NoAudit, ServerSpec]:
+) -> tuple[tuple[Policy, str | None], AuditFile | NoAudit, ServerSpec]:
     """Everything that can refuse to start, checked before any server is started."""
-    policy = choose_policy(args.policy, log)
+    chosen = choose_policy(args.policy, log)
     audit: AuditFile | NoAudit = AuditFile(args.audit_log) if args.audit_log else NoAudit()
     spec = ServerSpec(
         argv=tuple(server),
@@ -94,4 +95,4 @@ def _checked_configuration(
             max_processes=args.max_processes,
         ),
     )
-    return policy, audit, spec
+    return chosen, audit, spec

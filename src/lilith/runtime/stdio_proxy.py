@@ -23,9 +23,11 @@ from lilith.core.framing import LineFramer, OversizedLine
 from lilith.core.session import Effects, Session
 from lilith.errors import ServerStartError
 from lilith.runtime.logs import StderrLog
+from lilith.runtime.policy_holder import PolicyHolder
 from lilith.runtime.supervisor import ServerExit, ServerProcess, ServerSpec, start_server
 
 READ_CHUNK = 256 * 1024
+POLICY_POLL_SECONDS = 1.0
 GC_YOUNG_THRESHOLD = 50_000
 
 
@@ -40,7 +42,7 @@ class ProxyOptions:
 
 @dataclass(frozen=True, slots=True)
 class _Event:
-    kind: str  # "client_eof" | "server_eof" | "signal"
+    kind: str  # "client_eof" | "server_eof" | "signal" | "reload"
     detail: Any = None
 
 
@@ -83,6 +85,7 @@ class StdioProxy:
         client_out: int = 1,
         start: Callable[[ServerSpec], ServerProcess] = start_server,
         first_server: ServerProcess | None = None,
+        policy: PolicyHolder | None = None,
     ) -> None:
         self._session = session
         self._spec = spec
@@ -92,6 +95,7 @@ class StdioProxy:
         self._client = _Pipe(client_out)
         self._start = start
         self._first_server = first_server
+        self._policy = policy
         self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         self._session_lock = threading.Lock()
         self._server_ready = threading.Event()
@@ -116,7 +120,16 @@ class StdioProxy:
         threading.Thread(target=self._client_loop, name="lilith-client-reader", daemon=True).start()
         restarts = 0
         while True:
-            event = self._events.get()
+            try:
+                event = self._events.get(timeout=POLICY_POLL_SECONDS)
+            except queue.Empty:
+                if self._policy is not None:
+                    self._policy.reload_if_changed()
+                continue
+            if event.kind == "reload":
+                if self._policy is not None:
+                    self._policy.reload("SIGHUP")
+                continue
             if event.kind == "client_eof":
                 self._log.log("info", "client_closed")
                 self._shutdown()
@@ -189,8 +202,12 @@ class StdioProxy:
         def handler(signum: int, _frame: FrameType | None) -> None:
             self._events.put(_Event("signal", signum))
 
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        def reload(_signum: int, _frame: FrameType | None) -> None:
+            self._events.put(_Event("reload"))
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, handler)
+        signal.signal(signal.SIGHUP, reload)
 
     # ------------------------------------------------------------------ data paths (reader threads)
     def _client_loop(self) -> None:

@@ -1,0 +1,62 @@
+"""The live policy: swapped atomically on SIGHUP or when its file changes; a bad new file changes nothing.
+
+Readers call ``current()`` once per decision and get one whole policy, old or new, never a mix: the swap
+is a single reference assignment.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from lilith.core.ports import AuditSink, EventLog
+from lilith.errors import AuditWriteError, LilithError
+from lilith.policy.loader import Policy, load_policy
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+class PolicyHolder:
+    def __init__(self, policy: Policy, path: str | None, log: EventLog, audit: AuditSink) -> None:
+        self._policy = policy
+        self._path = path
+        self._log = log
+        self._audit = audit
+        self._stamp = _stamp(path) if path else None
+
+    def current(self) -> Policy:
+        return self._policy
+
+    def reload_if_changed(self) -> bool:
+        if self._path is None or _stamp(self._path) == self._stamp:
+            return False
+        return self.reload("file changed")
+
+    def reload(self, why: str) -> bool:
+        """Load the file again; on success swap it in, on failure keep the old policy and say so loudly."""
+        if self._path is None:
+            self._log.log("warning", "policy_reload_skipped", detail="no policy file to reload", trigger=why)
+            return False
+        self._stamp = _stamp(self._path)
+        try:
+            policy = load_policy(self._path)
+        except LilithError as exc:
+            self._log.log("error", "policy_reload_failed", error=str(exc), trigger=why, kept=self._policy.source)
+            self._record({"event": "policy_reload", "outcome": "rejected", "file": self._path, "error": str(exc)})
+            return False
+        self._policy = policy
+        self._log.log("warning", "policy_reloaded", file=self._path, trigger=why)
+        self._record({"event": "policy_reload", "outcome": "applied", "file": self._path, "trigger": why})
+        return True
+
+    def _record(self, record: dict[str, Any]) -> None:
+        try:
+            self._audit.record(record)
+        except AuditWriteError as exc:
+            self._log.log("error", "audit_write_failed", error=str(exc))
