@@ -12,7 +12,8 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from lilith.errors import ConfigError, LilithError, ServerStartError
+from lilith.errors import ConfigError, ServerStartError
+from lilith.policy_cli import add_policy_commands, run_policy_command
 
 EXIT_SERVER_FAILED = 1
 EXIT_USAGE = 2
@@ -72,10 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run an MCP server behind Lilith (stdio)")
     _add_run_options(run, zero=False)
     run.add_argument("server", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...] of the MCP server")
-    policy = commands.add_parser("policy", help="work with policy files")
-    policy_commands = policy.add_subparsers(dest="policy_command", required=True)
-    check = policy_commands.add_parser("check", help="validate a policy file")
-    check.add_argument("file")
+    add_policy_commands(commands)
     return parser
 
 
@@ -91,7 +89,7 @@ def build_zero_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "policy":
-        return _policy_check(args.file)
+        return run_policy_command(args)
     server = list(args.server)
     if server and server[0] == "--":
         server = server[1:]
@@ -112,18 +110,6 @@ def main_zero(argv: Sequence[str] | None = None) -> int:
         print("lilith-zero run: --upstream-cmd is empty", file=sys.stderr)
         return EXIT_USAGE
     return _run(args, server)
-
-
-def _policy_check(file: str) -> int:
-    from lilith.policy.loader import load_policy
-
-    try:
-        load_policy(file)
-    except LilithError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    print(f"{file}: ok", file=sys.stderr)
-    return 0
 
 
 def _run(args: argparse.Namespace, server: list[str]) -> int:

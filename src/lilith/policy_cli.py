@@ -1,0 +1,70 @@
+"""``lilith policy check|explain``: tools for policy authors (no proxy, no server)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from lilith.errors import LilithError
+
+EXIT_DENIED = 1
+EXIT_USAGE = 2
+
+
+def add_policy_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    policy = commands.add_parser("policy", help="work with policy files")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_commands.add_parser("check", help="validate a policy file; exit 1 with file:line:col on error")
+    check.add_argument("file")
+    explain = policy_commands.add_parser(
+        "explain", help="show the decision for one tool call and the rule that made it (exit 0 allowed, 1 denied)"
+    )
+    explain.add_argument("file")
+    explain.add_argument("--tool", required=True, help="tool name")
+    explain.add_argument("--args", default="{}", metavar="JSON", help="the call's arguments as a JSON object")
+    explain.add_argument("--cwd", help="the server's working directory, for relative paths (default: here)")
+    explain.add_argument("--json", action="store_true", help="print the decision as JSON")
+
+
+def run_policy_command(args: argparse.Namespace) -> int:
+    if args.policy_command == "check":
+        return _check(args.file)
+    return _explain(args)
+
+
+def _check(file: str) -> int:
+    from lilith.policy.loader import load_policy
+
+    try:
+        load_policy(file)
+    except LilithError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{file}: ok")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    import os
+
+    from lilith.policy.loader import load_policy
+    from lilith.runtime.resolver import ServerPathResolver
+
+    try:
+        arguments = json.loads(args.args)
+    except ValueError as exc:
+        print(f"lilith policy explain: --args is not JSON: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        policy = load_policy(args.file)
+    except LilithError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    decision = policy.decide_tool_call(args.tool, arguments, ServerPathResolver(os.environ, args.cwd))
+    verdict = "would-deny (audit mode)" if decision.would_deny else "allow" if decision.allowed else "deny"
+    if args.json:
+        print(json.dumps({"decision": verdict, "rule": decision.rule, "reason": decision.reason}))
+    else:
+        print(f"{verdict}: {args.tool}\n  rule:   {decision.rule}\n  reason: {decision.reason}")
+    return 0 if decision.allowed and not decision.would_deny else EXIT_DENIED
