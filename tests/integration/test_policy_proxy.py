@@ -187,3 +187,21 @@ def test_policy_file_change_is_picked_up_without_a_signal(start_proxy: StartProx
     assert wait_until(lambda: _reloads(run.audit) == ["applied"], timeout=5)
     assert run.proxy.tool("echo")["error"]["code"] == -32000
     assert [t["name"] for t in run.proxy.call("tools/list")["result"]["tools"]] == ["add"]
+
+
+def test_rate_limit_through_a_real_proxy(start_proxy: StartProxy) -> None:
+    run = start_proxy(
+        policy=(
+            "version: 1\nstatic_rules:\n  echo: ALLOW\n  add: ALLOW\n"
+            "rate_limits:\n  - id: echo-limit\n    tool: echo\n    max_calls: 3\n    per_seconds: 60\n"
+        )
+    )
+    run.proxy.initialize()
+    outcomes = []
+    for n in range(5):
+        reply = run.proxy.tool("echo", {"n": n})
+        outcomes.append("ok" if "result" in reply else reply["error"]["data"]["rule"])
+        assert run.proxy.tool("delete_file")["error"]["data"]["rule"] == "default-deny"  # never counted
+    assert outcomes == ["ok", "ok", "ok", "echo-limit", "echo-limit"]
+    assert "result" in run.proxy.tool("add", {"a": 1, "b": 1})  # other tools are not limited
+    assert _calls(run.record) == ["echo", "echo", "echo", "add"]

@@ -58,6 +58,31 @@ class ToolCallPolicy:
         return {**result, "tools": kept}
 
 
+class RateLimit:
+    """The policy's ``rate_limits`` over this session's calls; runs after the policy allowed a call."""
+
+    name = "rate_limits"
+
+    def __init__(self, current_policy: Callable[[], Policy], clock: Callable[[], float]) -> None:
+        from lilith.policy.rate_limits import RateWindows
+
+        self._current_policy = current_policy
+        self._clock = clock
+        self._windows = RateWindows()
+
+    def check_request(self, message: Message) -> Decision | None:
+        if message.method != "tools/call":
+            return None
+        policy = self._current_policy()
+        if not policy.rate_limits:
+            return None
+        decision = self._windows.admit(policy.rate_limits, tool_name(message), self._clock())
+        return None if decision is None else policy.present(decision)
+
+    def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        return result
+
+
 def _visible(policy: Policy, name: Any) -> bool:
     return isinstance(name, str) and "\x00" not in name and policy.tool_visible(name)
 

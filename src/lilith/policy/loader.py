@@ -12,14 +12,13 @@ from lilith.policy.yaml_source import YamlDocument, load_yaml
 if TYPE_CHECKING:  # imported lazily: only policies with argument rules pay for RE2 at start-up
     from lilith.policy.argument_rules import ArgumentRules
     from lilith.policy.paths import Resolver
+    from lilith.policy.rate_limits import RateRule
 
 _METADATA_KEYS = frozenset({"id", "customer_id", "customerId", "name", "description"})
 # Sections of the full policy language that this build cannot enforce yet. Accepting them silently would
 # let a user believe a rule protects them when it does not, so they are refused.
 _NOT_YET_ENFORCED = frozenset(
     {
-        "rate_limits",
-        "rateLimits",
         "rate_limit",
         "rateLimit",
         "tool_classes",
@@ -43,34 +42,38 @@ ON_DENY = ("error", "tool_result")
 class Policy:
     """A loaded, compiled policy. Never mutated after loading (a reload builds a new one)."""
 
-    __slots__ = ("argument_rules", "mode", "on_deny", "source", "static_rules")
+    __slots__ = ("argument_rules", "mode", "on_deny", "rate_limits", "source", "static_rules")
 
     def __init__(
         self,
         source: str,
         static_rules: StaticRules,
+        *,
         mode: str = "enforce",
         on_deny: str = "error",
         argument_rules: ArgumentRules | None = None,
+        rate_limits: tuple[RateRule, ...] = (),
     ) -> None:
         self.source = source
         self.static_rules = static_rules
         self.mode = mode
         self.on_deny = on_deny
         self.argument_rules = argument_rules
+        self.rate_limits = rate_limits
 
     def decide_tool_call(self, tool: str, arguments: Any, resolver: Resolver) -> Decision:
         """The tool must be allowed by name, and then every argument rule for it must pass."""
         decision = self.static_rules.decide(tool)
         if decision.allowed and self.argument_rules is not None:
             decision = self.argument_rules.check(tool, arguments, resolver) or decision
-        return self._presented(decision)
+        return self.present(decision)
 
     def tool_visible(self, tool: str) -> bool:
         """Would a call to this tool be allowed by name? (Lists show only tools a client may call.)"""
         return self.mode == "audit" or self.static_rules.decide(tool).allowed
 
-    def _presented(self, decision: Decision) -> Decision:
+    def present(self, decision: Decision) -> Decision:
+        """A denial as this policy's mode and on_deny want it shown."""
         if decision.allowed:
             return decision
         if self.mode == "audit":
@@ -105,6 +108,7 @@ def parse_policy(text: str, file: str) -> Policy:
     rules: dict[str, str] = {}
     mode, on_deny = "enforce", "error"
     argument_rules: ArgumentRules | None = None
+    rate_limits: tuple[RateRule, ...] = ()
     for key, value in root.items():
         if key == "version":
             if value not in (1, "1", "1.0"):
@@ -115,6 +119,10 @@ def parse_policy(text: str, file: str) -> Policy:
             from lilith.policy.argument_rules import compile_argument_rules
 
             argument_rules = compile_argument_rules(doc, (key,), value)
+        elif key in ("rate_limits", "rateLimits"):
+            from lilith.policy.rate_limits import compile_rate_limits
+
+            rate_limits = compile_rate_limits(doc, (key,), value)
         elif key == "mode":
             mode = _choice(doc, ("mode",), value, MODES)
         elif key in ("on_deny", "onDeny"):
@@ -127,9 +135,17 @@ def parse_policy(text: str, file: str) -> Policy:
             )
         else:
             raise doc.error(
-                (str(key),), f"unknown key '{key}' (expected version, mode, on_deny, static_rules, argument_rules)"
+                (str(key),),
+                f"unknown key '{key}' (expected version, mode, on_deny, static_rules, argument_rules, rate_limits)",
             )
-    return Policy(file, StaticRules.compile(rules), mode, on_deny, argument_rules)
+    return Policy(
+        file,
+        StaticRules.compile(rules),
+        mode=mode,
+        on_deny=on_deny,
+        argument_rules=argument_rules,
+        rate_limits=rate_limits,
+    )
 
 
 def _choice(doc: YamlDocument, path: tuple[str, ...], value: Any, allowed: tuple[str, ...]) -> str:

@@ -54,7 +54,7 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
         launcher.cancel()
         raise
     # The server is booting now; the rest of the proxy is imported meanwhile.
-    from lilith.core.gate import Gate, ToolCallPolicy
+    from lilith.core.gate import Gate, RateLimit, ToolCallPolicy
     from lilith.core.session import Limits, Session
     from lilith.runtime.policy_holder import PolicyHolder
     from lilith.runtime.resolver import ServerPathResolver
@@ -68,7 +68,14 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
         max_depth=args.max_depth,
         max_batch=args.max_batch,
     )
-    gate = Gate([ToolCallPolicy(holder.current, ServerPathResolver(spec.env, spec.cwd))])
+    import time
+
+    gate = Gate(
+        [
+            ToolCallPolicy(holder.current, ServerPathResolver(spec.env, spec.cwd)),
+            RateLimit(holder.current, time.monotonic),
+        ]
+    )
     options = ProxyOptions(
         restart=args.restart,
         max_restarts=args.max_restarts,
