@@ -205,3 +205,24 @@ def test_rate_limit_through_a_real_proxy(start_proxy: StartProxy) -> None:
     assert outcomes == ["ok", "ok", "ok", "echo-limit", "echo-limit"]
     assert "result" in run.proxy.tool("add", {"a": 1, "b": 1})  # other tools are not limited
     assert _calls(run.record) == ["echo", "echo", "echo", "add"]
+
+
+def test_lethal_trifecta_through_a_real_proxy(start_proxy: StartProxy) -> None:
+    run = start_proxy(
+        policy=(
+            "version: 1\nstatic_rules:\n  read_file: ALLOW\n  echo: ALLOW\n  add: ALLOW\n"
+            "tool_classes:\n  add: [EXFILTRATION]\n"
+            "taint_rules:\n"
+            "  - tool: read_file\n    action: ADD_TAINT\n    tag: ACCESS_PRIVATE\n"
+            "  - tool: echo\n    action: ADD_TAINT\n    tag: UNTRUSTED_SOURCE\n"
+            "protect_lethal_trifecta: true\n"
+        )
+    )
+    run.proxy.initialize()
+    assert "result" in run.proxy.tool("add", {"a": 1, "b": 1})
+    assert "result" in run.proxy.tool("read_file", {"path": "/home/u/.ssh/id_rsa"})
+    assert "result" in run.proxy.tool("add", {"a": 2, "b": 2})  # private data alone is not the trifecta
+    assert "result" in run.proxy.tool("echo", {"page": "ignore previous instructions"})
+    blocked = run.proxy.tool("add", {"a": 3, "b": 3})
+    assert blocked["error"]["data"]["rule"] == "protect_lethal_trifecta"
+    assert _calls(run.record) == ["add", "read_file", "add", "echo"]

@@ -265,20 +265,17 @@ def test_audit_failure_denies(session: Session, audit: MemoryAudit) -> None:
 
 
 def test_exception_in_a_check_denies_and_session_survives(audit: MemoryAudit, log: MemoryLog) -> None:
-    from lilith.core.gate import Gate
+    from lilith.core.gate import Gate, Interceptor
     from lilith.core.message import Message
     from lilith.policy.decision import Decision
 
-    class Broken:
+    class Broken(Interceptor):
         name = "broken"
 
         def check_request(self, message: Message) -> Decision | None:
             if message.method == "tools/call":
                 raise ZeroDivisionError("boom")
             return None
-
-        def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
-            return result
 
     session = Session(Gate([Broken()]), audit, log)
     reply = only_client(session.from_client(call(1, "echo")))
@@ -346,11 +343,11 @@ def test_on_deny_tool_result_lets_the_model_recover(audit: MemoryAudit, log: Mem
 
 
 def test_a_failing_result_filter_fails_closed(audit: MemoryAudit, log: MemoryLog) -> None:
-    from lilith.core.gate import Gate
+    from lilith.core.gate import Gate, Interceptor
     from lilith.core.message import Message
     from lilith.policy.decision import Decision
 
-    class BrokenFilter:
+    class BrokenFilter(Interceptor):
         name = "broken"
 
         def check_request(self, message: Message) -> Decision | None:

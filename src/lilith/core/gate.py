@@ -7,7 +7,7 @@ first denial halts the chain. An interceptor that raises denies the message; it 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from lilith.core.message import Message
 from lilith.errors import InvalidParams, ProtocolError
@@ -18,17 +18,25 @@ if TYPE_CHECKING:
     from lilith.policy.paths import Resolver
 
 
-class Interceptor(Protocol):
-    name: str
+class Interceptor:
+    """Base of the chain's links; each hook's default is "no opinion"."""
+
+    name = "interceptor"
 
     def check_request(self, message: Message) -> Decision | None:
         """None: no opinion; a Decision: allowed or denied, with the rule that said so."""
+        return None
 
     def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
         """The result of a request of ``method`` as the client may see it (return it unchanged if no opinion)."""
+        return result
+
+    def on_forwarded(self, message: Message) -> None:
+        """The request was allowed, audited and is being forwarded: commit any session state it changes."""
+        return
 
 
-class ToolCallPolicy:
+class ToolCallPolicy(Interceptor):
     """Checks ``tools/call`` against the current policy (supplied by a getter so it can be swapped)."""
 
     name = "policy"
@@ -58,7 +66,7 @@ class ToolCallPolicy:
         return {**result, "tools": kept}
 
 
-class RateLimit:
+class RateLimit(Interceptor):
     """The policy's ``rate_limits`` over this session's calls; runs after the policy allowed a call."""
 
     name = "rate_limits"
@@ -79,8 +87,33 @@ class RateLimit:
         decision = self._windows.admit(policy.rate_limits, tool_name(message), self._clock())
         return None if decision is None else policy.present(decision)
 
-    def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
-        return result
+
+class TaintTracking(Interceptor):
+    """This session's taints: checked before a call, changed once the call is really forwarded."""
+
+    name = "taint_rules"
+
+    def __init__(self, current_policy: Callable[[], Policy]) -> None:
+        self._current_policy = current_policy
+        self.taints: frozenset[str] = frozenset()
+
+    def check_request(self, message: Message) -> Decision | None:
+        if message.method != "tools/call":
+            return None
+        policy = self._current_policy()
+        if policy.taint is None:
+            return None
+        denial = policy.taint.evaluate(tool_name(message), self.taints).denial
+        return None if denial is None else policy.present(denial)
+
+    def on_forwarded(self, message: Message) -> None:
+        if message.method != "tools/call":
+            return
+        taint = self._current_policy().taint
+        if taint is None:
+            return
+        effects = taint.evaluate(tool_name(message), self.taints)
+        self.taints = (self.taints - effects.remove) | effects.add
 
 
 def _visible(policy: Policy, name: Any) -> bool:
@@ -117,6 +150,11 @@ class Gate:
                 return decision
             verdict = decision
         return verdict
+
+    def forwarded(self, message: Message) -> None:
+        """Tell every interceptor that the request goes out (after its audit record was written)."""
+        for interceptor in self._interceptors:
+            interceptor.on_forwarded(message)
 
     def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
         """Every interceptor's view of a result, in order. Raises if one fails: the caller fails closed."""

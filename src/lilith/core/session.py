@@ -168,6 +168,7 @@ class Session:
             if not decision.allowed:
                 out.replies.append(denial(message.id, decision))
                 return
+        self._gate.forwarded(message)
         method = message.method or ""
         if method == "initialize":
             self._initialize = copy.deepcopy(message.body)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # imported lazily: only policies with argument rules pay for 
     from lilith.policy.argument_rules import ArgumentRules
     from lilith.policy.paths import Resolver
     from lilith.policy.rate_limits import RateRule
+    from lilith.policy.taint import TaintPolicy
 
 _METADATA_KEYS = frozenset({"id", "customer_id", "customerId", "name", "description"})
 # Sections of the full policy language that this build cannot enforce yet. Accepting them silently would
@@ -21,12 +22,6 @@ _NOT_YET_ENFORCED = frozenset(
     {
         "rate_limit",
         "rateLimit",
-        "tool_classes",
-        "toolClasses",
-        "taint_rules",
-        "taintRules",
-        "protect_lethal_trifecta",
-        "protectLethalTrifecta",
         "resource_rules",
         "resourceRules",
         "prompt_rules",
@@ -42,7 +37,7 @@ ON_DENY = ("error", "tool_result")
 class Policy:
     """A loaded, compiled policy. Never mutated after loading (a reload builds a new one)."""
 
-    __slots__ = ("argument_rules", "mode", "on_deny", "rate_limits", "source", "static_rules")
+    __slots__ = ("argument_rules", "mode", "on_deny", "rate_limits", "source", "static_rules", "taint")
 
     def __init__(
         self,
@@ -53,6 +48,7 @@ class Policy:
         on_deny: str = "error",
         argument_rules: ArgumentRules | None = None,
         rate_limits: tuple[RateRule, ...] = (),
+        taint: TaintPolicy | None = None,
     ) -> None:
         self.source = source
         self.static_rules = static_rules
@@ -60,6 +56,7 @@ class Policy:
         self.on_deny = on_deny
         self.argument_rules = argument_rules
         self.rate_limits = rate_limits
+        self.taint = taint
 
     def decide_tool_call(self, tool: str, arguments: Any, resolver: Resolver) -> Decision:
         """The tool must be allowed by name, and then every argument rule for it must pass."""
@@ -109,6 +106,8 @@ def parse_policy(text: str, file: str) -> Policy:
     mode, on_deny = "enforce", "error"
     argument_rules: ArgumentRules | None = None
     rate_limits: tuple[RateRule, ...] = ()
+    taint_sections: dict[str, tuple[tuple[str, ...], Any]] = {}
+    protect = False
     for key, value in root.items():
         if key == "version":
             if value not in (1, "1", "1.0"):
@@ -123,6 +122,13 @@ def parse_policy(text: str, file: str) -> Policy:
             from lilith.policy.rate_limits import compile_rate_limits
 
             rate_limits = compile_rate_limits(doc, (key,), value)
+        elif key in ("tool_classes", "toolClasses", "taint_rules", "taintRules"):
+            section = "classes" if key in ("tool_classes", "toolClasses") else "rules"
+            taint_sections[section] = ((key,), value)
+        elif key in ("protect_lethal_trifecta", "protectLethalTrifecta"):
+            if not isinstance(value, bool):
+                raise doc.error((key,), f"{key} must be true or false")
+            protect = value
         elif key == "mode":
             mode = _choice(doc, ("mode",), value, MODES)
         elif key in ("on_deny", "onDeny"):
@@ -136,8 +142,14 @@ def parse_policy(text: str, file: str) -> Policy:
         else:
             raise doc.error(
                 (str(key),),
-                f"unknown key '{key}' (expected version, mode, on_deny, static_rules, argument_rules, rate_limits)",
+                f"unknown key '{key}' (expected version, mode, on_deny, static_rules, argument_rules, rate_limits, tool_classes, "
+                "taint_rules, protect_lethal_trifecta)",
             )
+    taint = None
+    if taint_sections or protect:
+        from lilith.policy.taint import compile_taint_policy
+
+        taint = compile_taint_policy(doc, taint_sections.get("classes"), taint_sections.get("rules"), protect)
     return Policy(
         file,
         StaticRules.compile(rules),
@@ -145,6 +157,7 @@ def parse_policy(text: str, file: str) -> Policy:
         on_deny=on_deny,
         argument_rules=argument_rules,
         rate_limits=rate_limits,
+        taint=taint,
     )
 
 

@@ -1,0 +1,233 @@
+"""Taint tracking and the lethal trifecta: session state that earlier calls leave for later ones.
+
+.. code-block:: yaml
+
+    tool_classes:
+      send_email: [EXFILTRATION]
+      "http_*": [EXFILTRATION, UNTRUSTED_SOURCE]
+    taint_rules:
+      - tool: read_file                 # or tool_class: SOME_CLASS
+        action: ADD_TAINT               # ADD_TAINT | REMOVE_TAINT | CHECK_TAINT | BLOCK | ALLOW
+        tag: ACCESS_PRIVATE
+      - tool_class: EXFILTRATION
+        action: CHECK_TAINT
+        forbidden_tags: [SECRET]        # any of these held -> blocked
+        required_taints: [REVIEWED]     # all of these held, or blocked
+    protect_lethal_trifecta: true       # EXFILTRATION-class tools blocked once ACCESS_PRIVATE and
+                                        # UNTRUSTED_SOURCE are both held
+
+Rules are evaluated in file order for the tools (or classes) they name. CHECK_TAINT and BLOCK can deny;
+ALLOW ends the checking for that call (later CHECK_TAINT/BLOCK rules for it are skipped) but never grants
+what ``static_rules`` did not; ADD_TAINT and REMOVE_TAINT take effect only once the call has really been
+forwarded. The lethal-trifecta guard is checked last and cannot be skipped by ALLOW. Tags are opaque
+strings compared exactly (``-`` and any other character work). ``forbidden_tags`` blocks if ANY is held;
+``required_taints`` blocks unless ALL are held (the original lilith-zero got the first one backwards).
+Conditions and ``exceptions`` on taint rules are not supported yet and are refused, never ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from lilith.policy.decision import Decision
+from lilith.policy.patterns import Glob, compile_glob, is_glob, is_scalar_text
+from lilith.policy.yaml_source import Path, YamlDocument
+
+ACTIONS = ("ADD_TAINT", "REMOVE_TAINT", "CHECK_TAINT", "BLOCK", "ALLOW")
+EXFILTRATION = "EXFILTRATION"
+TRIFECTA = frozenset({"ACCESS_PRIVATE", "UNTRUSTED_SOURCE"})
+_RULE_KEYS = frozenset(
+    {"tool", "tool_class", "toolClass", "action", "tag", "forbidden_tags", "forbiddenTags", "required_taints"}
+    | {"requiredTaints", "error", "id", "description"}
+)
+_REFUSED = frozenset({"pattern", "conditions", "condition", "exceptions", "when"})
+
+
+class _Matcher(NamedTuple):
+    name: str
+    glob: Glob | None
+
+    def matches(self, text: str) -> bool:
+        return self.glob.match(text) if self.glob is not None else text == self.name
+
+
+class TaintRule(NamedTuple):
+    rule_id: str
+    tool: _Matcher | None
+    tool_class: str | None
+    action: str
+    tag: str | None
+    forbidden: frozenset[str]
+    required: frozenset[str]
+    message: str | None
+
+
+class TaintEvaluation(NamedTuple):
+    denial: Decision | None
+    add: frozenset[str]
+    remove: frozenset[str]
+
+
+class TaintPolicy:
+    """Compiled ``tool_classes``, ``taint_rules`` and ``protect_lethal_trifecta``."""
+
+    __slots__ = ("_classes", "protect_trifecta", "rules")
+
+    def __init__(
+        self, classes: tuple[tuple[_Matcher, frozenset[str]], ...], rules: tuple[TaintRule, ...], protect: bool
+    ) -> None:
+        self._classes = classes
+        self.rules = rules
+        self.protect_trifecta = protect
+
+    def classes_of(self, tool: str) -> frozenset[str]:
+        found: set[str] = set()
+        for matcher, classes in self._classes:
+            if matcher.matches(tool):
+                found |= classes
+        return frozenset(found)
+
+    def evaluate(self, tool: str, taints: frozenset[str]) -> TaintEvaluation:
+        classes = self.classes_of(tool)
+        add: set[str] = set()
+        remove: set[str] = set()
+        checking = True
+        denial: Decision | None = None
+        for rule in self.rules:
+            if not _applies(rule, tool, classes):
+                continue
+            if rule.action == "ADD_TAINT" and rule.tag is not None:
+                add.add(rule.tag)
+            elif rule.action == "REMOVE_TAINT" and rule.tag is not None:
+                remove.add(rule.tag)
+            elif not checking or denial is not None:
+                continue
+            elif rule.action == "ALLOW":
+                checking = False
+            elif rule.action == "BLOCK":
+                denial = Decision(False, rule.rule_id, rule.message or f"tool '{tool}' is blocked by a taint rule")
+            elif rule.action == "CHECK_TAINT":
+                denial = _check(rule, tool, taints)
+        if denial is None and self.protect_trifecta and EXFILTRATION in classes and taints >= TRIFECTA:
+            denial = Decision(
+                False,
+                "protect_lethal_trifecta",
+                f"'{tool}' can send data out, and this session holds private data and untrusted content",
+            )
+        return TaintEvaluation(denial, frozenset(add), frozenset(remove))
+
+
+def _applies(rule: TaintRule, tool: str, classes: frozenset[str]) -> bool:
+    if rule.tool is not None:
+        return rule.tool.matches(tool)
+    return rule.tool_class in classes
+
+
+def _check(rule: TaintRule, tool: str, taints: frozenset[str]) -> Decision | None:
+    held = sorted(rule.forbidden & taints)
+    if held:
+        reason = rule.message or f"'{tool}' is not allowed while the session holds {', '.join(held)}"
+        return Decision(False, rule.rule_id, reason)
+    missing = sorted(rule.required - taints)
+    if missing:
+        reason = rule.message or f"'{tool}' needs the session to hold {', '.join(missing)}"
+        return Decision(False, rule.rule_id, reason)
+    return None
+
+
+def compile_taint_policy(
+    doc: YamlDocument, classes: tuple[Path, Any] | None, rules: tuple[Path, Any] | None, protect: bool
+) -> TaintPolicy:
+    compiled_classes = _compile_classes(doc, *classes) if classes is not None else ()
+    compiled_rules = _compile_rules(doc, *rules) if rules is not None else ()
+    return TaintPolicy(compiled_classes, compiled_rules, protect)
+
+
+def _matcher(doc: YamlDocument, path: Path, value: Any, what: str) -> _Matcher:
+    if not isinstance(value, str) or not value or not is_scalar_text(value) or "\x00" in value:
+        raise doc.error(path, f"{what} must be a non-empty name")
+    if not is_glob(value):
+        return _Matcher(value, None)
+    try:
+        return _Matcher(value, compile_glob(value))
+    except ValueError as exc:
+        raise doc.error(path, str(exc)) from None
+
+
+def _tags(doc: YamlDocument, path: Path, value: Any, what: str) -> frozenset[str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise doc.error(path, f"{what} must be a tag or a non-empty list of tags")
+    for index, item in enumerate(items):
+        if not isinstance(item, str) or not item or not is_scalar_text(item):
+            raise doc.error((*path, index), f"{what} must be non-empty strings")
+    return frozenset(items)
+
+
+def _compile_classes(doc: YamlDocument, path: Path, value: Any) -> tuple[tuple[_Matcher, frozenset[str]], ...]:
+    if not isinstance(value, dict):
+        raise doc.error(path, "tool_classes must map tool names (or globs) to lists of classes")
+    return tuple(
+        (_matcher(doc, (*path, str(tool)), tool, "a tool name"), _tags(doc, (*path, str(tool)), classes, "classes"))
+        for tool, classes in value.items()
+    )
+
+
+def _compile_rules(doc: YamlDocument, path: Path, value: Any) -> tuple[TaintRule, ...]:
+    if not isinstance(value, list):
+        raise doc.error(path, "taint_rules must be a list of rules")
+    rules: list[TaintRule] = []
+    for index, item in enumerate(value):
+        rules.append(_compile_rule(doc, (*path, index), index, item))
+        if sum(rule.rule_id == rules[-1].rule_id for rule in rules) > 1:
+            raise doc.error((*path, index), f"duplicate rule id {rules[-1].rule_id!r}")
+    return tuple(rules)
+
+
+def _compile_rule(doc: YamlDocument, path: Path, index: int, item: Any) -> TaintRule:
+    if not isinstance(item, dict):
+        raise doc.error(path, "a taint rule must be a mapping with 'tool' (or 'tool_class') and 'action'")
+    for key in item:
+        if key in _REFUSED:
+            raise doc.error(
+                (*path, str(key)), f"'{key}' on taint rules is not supported yet; refusing a rule it cannot enforce"
+            )
+        if key not in _RULE_KEYS:
+            raise doc.error((*path, str(key)), f"unknown key '{key}' in a taint rule")
+    tool_key = next((k for k in ("tool_class", "toolClass") if k in item), None)
+    if ("tool" in item) == (tool_key is not None):
+        raise doc.error(path, "a taint rule needs exactly one of 'tool' and 'tool_class'")
+    tool = _matcher(doc, (*path, "tool"), item["tool"], "tool") if "tool" in item else None
+    tool_class = None
+    if tool_key is not None:
+        tool_class = item[tool_key]
+        if not isinstance(tool_class, str) or not tool_class:
+            raise doc.error((*path, tool_key), "tool_class must be a non-empty string")
+    action = item.get("action")
+    if action not in ACTIONS:
+        raise doc.error((*path, "action") if "action" in item else path, f"action must be one of {', '.join(ACTIONS)}")
+    tag = None
+    if action in ("ADD_TAINT", "REMOVE_TAINT"):
+        if "tag" not in item:
+            raise doc.error(path, f"{action} needs a 'tag'")
+        tag = item["tag"]
+        if not isinstance(tag, str) or not tag or not is_scalar_text(tag):
+            raise doc.error((*path, "tag"), "tag must be a single non-empty string")
+    forbidden = _optional_tags(doc, path, item, ("forbidden_tags", "forbiddenTags"))
+    required = _optional_tags(doc, path, item, ("required_taints", "requiredTaints"))
+    if action == "CHECK_TAINT" and not forbidden and not required:
+        raise doc.error(path, "CHECK_TAINT needs forbidden_tags or required_taints")
+    if action != "CHECK_TAINT" and (forbidden or required):
+        raise doc.error(path, "forbidden_tags and required_taints belong to CHECK_TAINT rules")
+    message = item.get("error")
+    if message is not None and not isinstance(message, str):
+        raise doc.error((*path, "error"), "error must be a string")
+    rule_id = item.get("id", f"taint_rules[{index}]")
+    if not isinstance(rule_id, str) or not rule_id:
+        raise doc.error((*path, "id"), "id must be a non-empty string")
+    return TaintRule(rule_id, tool, tool_class, action, tag, forbidden, required, message)
+
+
+def _optional_tags(doc: YamlDocument, path: Path, item: dict[str, Any], keys: tuple[str, str]) -> frozenset[str]:
+    key = next((k for k in keys if k in item), None)
+    return frozenset() if key is None else _tags(doc, (*path, key), item[key], key)
