@@ -226,3 +226,70 @@ def test_lethal_trifecta_through_a_real_proxy(start_proxy: StartProxy) -> None:
     blocked = run.proxy.tool("add", {"a": 3, "b": 3})
     assert blocked["error"]["data"]["rule"] == "protect_lethal_trifecta"
     assert _calls(run.record) == ["add", "read_file", "add", "echo"]
+
+
+RESOURCE_POLICY = """\
+version: 1
+resource_rules:
+  - uri_pattern: "file:///tmp/*"
+    action: ALLOW
+  - uri_pattern: "https://example.com/*"
+    action: ALLOW
+  - uri_pattern: "file:///tmp/secret*"
+    action: BLOCK
+prompt_rules:
+  - prompt: "review_*"
+    action: ALLOW
+"""
+
+
+def test_resource_and_prompt_rules_through_a_real_proxy(start_proxy: StartProxy) -> None:
+    run = start_proxy(policy=RESOURCE_POLICY)
+    run.proxy.initialize()
+    listed = run.proxy.call("resources/list")["result"]["resources"]
+    assert [item["uri"] for item in listed] == ["file:///tmp/notes.txt", "https://example.com/page"]
+    prompts = run.proxy.call("prompts/list")["result"]["prompts"]
+    assert [item["name"] for item in prompts] == ["review_code", "review_docs"]
+    verdicts = {}
+    for uri in [
+        "file:///tmp/notes.txt",
+        "file:///tmp/../etc/passwd",
+        "file:///%65tc/passwd",
+        "file:///tmp/%2e%2e/etc/passwd",
+        "file:///tmp/secret.key",
+        "file://evil.example/tmp/x",
+        "https://example.com/page",
+        "HTTPS://EXAMPLE.COM/a/../page",
+        "mem://other",
+    ]:
+        reply = run.proxy.call("resources/read", {"uri": uri})
+        verdicts[uri] = "ok" if "result" in reply else reply["error"]["data"]["rule"]
+    assert verdicts == {
+        "file:///tmp/notes.txt": "ok",
+        "file:///tmp/../etc/passwd": "resource-default-deny",
+        "file:///%65tc/passwd": "resource-default-deny",
+        "file:///tmp/%2e%2e/etc/passwd": "resource-default-deny",
+        "file:///tmp/secret.key": "resource_rules[2]",
+        "file://evil.example/tmp/x": "resource-invalid",
+        "https://example.com/page": "ok",
+        "HTTPS://EXAMPLE.COM/a/../page": "ok",
+        "mem://other": "resource-default-deny",
+    }
+    assert run.proxy.call("resources/subscribe", {"uri": "file:///etc/passwd"})["error"]["code"] == -32000
+    assert "result" in run.proxy.call("prompts/get", {"name": "review_code"})
+    assert run.proxy.call("prompts/get", {"name": "exfiltrate"})["error"]["data"]["rule"] == "prompt-default-deny"
+    assert run.proxy.call("resources/read", {})["error"]["code"] == -32602
+    reads = [
+        m["params"]["uri"]
+        for m in recorded(run.record)
+        if isinstance(m, dict) and m.get("method") in ("resources/read", "resources/subscribe")
+    ]
+    assert reads == ["file:///tmp/notes.txt", "https://example.com/page", "HTTPS://EXAMPLE.COM/a/../page"]
+
+
+def test_without_resource_rules_resources_pass(start_proxy: StartProxy) -> None:
+    run = start_proxy()
+    run.proxy.initialize()
+    assert len(run.proxy.call("resources/list")["result"]["resources"]) == 4
+    assert "result" in run.proxy.call("resources/read", {"uri": "file:///etc/passwd"})
+    assert "result" in run.proxy.call("prompts/get", {"name": "exfiltrate"})

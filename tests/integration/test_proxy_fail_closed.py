@@ -163,7 +163,7 @@ def test_policy_from_environment_and_flag_precedence(tmp_path: Path) -> None:
         ("version: 1\nstatic_rule:\n  echo: ALLOW\n", ":2:1"),
         ("version: 1\nstatic_rules:\n  echo: PERHAPS\n", ":3:3"),
         ("version: 1\nstatic_rules: [\n", ":"),
-        ("version: 1\nresource_rules: []\n", ":2:1"),
+        ("version: 1\npin_mode: block\n", ":2:1"),
     ],
 )
 def test_invalid_policy_exits_2_and_starts_no_server(tmp_path: Path, text: str, where: str) -> None:

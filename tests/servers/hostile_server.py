@@ -37,7 +37,12 @@ MODERN_VERSION = "2026-07-28"
 PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
 
 SERVER_INFO: JSONObj = {"name": "hostile", "version": "1"}
-CAPABILITIES: JSONObj = {"tools": {"listChanged": True}, "resources": {}, "prompts": {}, "logging": {}}
+CAPABILITIES: JSONObj = {
+    "tools": {"listChanged": True},
+    "resources": {"subscribe": True},
+    "prompts": {},
+    "logging": {},
+}
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -112,6 +117,10 @@ TOOLS: list[JSONObj] = [
     },
     {"name": "exit_now", "description": "Answer, then exit with status 0.", "inputSchema": _OPEN_SCHEMA},
 ]
+
+
+RESOURCES = ("file:///tmp/notes.txt", "file:///etc/passwd", "https://example.com/page", "mem://other")
+PROMPTS = ("review_code", "review_docs", "exfiltrate")
 
 
 class HostileServer:
@@ -257,6 +266,18 @@ class HostileServer:
             return self.result(msg_id, listing, modern)
         if method == "tools/call":
             return self.call_tool(msg_id, params, modern, in_batch)
+        if method == "resources/list":
+            return self.result(msg_id, {"resources": [{"uri": uri, "name": uri} for uri in RESOURCES]}, modern)
+        if method in ("resources/read", "resources/subscribe"):
+            uri = params.get("uri")
+            contents = [{"uri": uri, "mimeType": "text/plain", "text": f"contents of {uri}"}]
+            return self.result(msg_id, {"contents": contents} if method == "resources/read" else {}, modern)
+        if method == "prompts/list":
+            return self.result(msg_id, {"prompts": [{"name": name} for name in PROMPTS]}, modern)
+        if method == "prompts/get":
+            name = params.get("name")
+            message = {"role": "user", "content": {"type": "text", "text": f"prompt {name}"}}
+            return self.result(msg_id, {"messages": [message]}, modern)
         return self.error(msg_id, METHOD_NOT_FOUND, f"Method not found: {method}")
 
     # ------------------------------------------------------------------ tools

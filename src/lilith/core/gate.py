@@ -66,6 +66,66 @@ class ToolCallPolicy(Interceptor):
         return {**result, "tools": kept}
 
 
+class ResourceAndPromptAccess(Interceptor):
+    """``resource_rules`` for resources/read and resources/subscribe, ``prompt_rules`` for prompts/get; the
+    matching list results show only what may be fetched."""
+
+    name = "access_rules"
+
+    def __init__(self, current_policy: Callable[[], Policy], resolver: Resolver) -> None:
+        self._current_policy = current_policy
+        self._resolver = resolver
+
+    def check_request(self, message: Message) -> Decision | None:
+        method = message.method
+        policy = self._current_policy()
+        if method in ("resources/read", "resources/subscribe"):
+            uri = _text_param(message, "uri")
+            if policy.resource_rules is None:
+                return None
+            return policy.present(policy.resource_rules.decide_uri(uri, self._resolver))
+        if method == "prompts/get":
+            name = _text_param(message, "name")
+            if policy.prompt_rules is None:
+                return None
+            return policy.present(policy.prompt_rules.decide(name))
+        return None
+
+    def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        policy = self._current_policy()
+        if policy.mode == "audit":
+            return result
+        if method == "resources/list" and policy.resource_rules is not None:
+            rules, resolver = policy.resource_rules, self._resolver
+            return _kept(result, "resources", lambda item: rules.decide_uri(_text(item.get("uri")), resolver).allowed)
+        if method == "prompts/list" and policy.prompt_rules is not None:
+            prompts = policy.prompt_rules
+            return _kept(result, "prompts", lambda item: prompts.decide(_text(item.get("name"))).allowed)
+        return result
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else "\x00"  # never a valid name or URI: denied
+
+
+def _kept(result: dict[str, Any], field: str, allowed: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    items = result.get(field)
+    if not isinstance(items, list):
+        return result
+    kept = [item for item in items if isinstance(item, dict) and allowed(item)]
+    return result if len(kept) == len(items) else {**result, field: kept}
+
+
+def _text_param(message: Message, key: str) -> str:
+    params = message.body.get("params")
+    value: Any = params.get(key) if isinstance(params, dict) else None
+    if not isinstance(value, str) or not value:
+        raise InvalidParams(f"Invalid params: {message.method} needs a string '{key}'", request_id=message.id)
+    if "\x00" in value:
+        raise InvalidParams(f"Invalid params: '{key}' contains a NUL character", request_id=message.id)
+    return value
+
+
 class RateLimit(Interceptor):
     """The policy's ``rate_limits`` over this session's calls; runs after the policy allowed a call."""
 

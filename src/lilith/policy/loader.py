@@ -10,6 +10,7 @@ from lilith.policy.static_rules import ALLOW, DENY, StaticRules
 from lilith.policy.yaml_source import YamlDocument, load_yaml
 
 if TYPE_CHECKING:  # imported lazily: only policies with argument rules pay for RE2 at start-up
+    from lilith.policy.access_rules import AccessRules
     from lilith.policy.argument_rules import ArgumentRules
     from lilith.policy.paths import Resolver
     from lilith.policy.rate_limits import RateRule
@@ -22,10 +23,6 @@ _NOT_YET_ENFORCED = frozenset(
     {
         "rate_limit",
         "rateLimit",
-        "resource_rules",
-        "resourceRules",
-        "prompt_rules",
-        "promptRules",
         "pin_mode",
         "pinMode",
     }
@@ -37,7 +34,17 @@ ON_DENY = ("error", "tool_result")
 class Policy:
     """A loaded, compiled policy. Never mutated after loading (a reload builds a new one)."""
 
-    __slots__ = ("argument_rules", "mode", "on_deny", "rate_limits", "source", "static_rules", "taint")
+    __slots__ = (
+        "argument_rules",
+        "mode",
+        "on_deny",
+        "prompt_rules",
+        "rate_limits",
+        "resource_rules",
+        "source",
+        "static_rules",
+        "taint",
+    )
 
     def __init__(
         self,
@@ -49,6 +56,8 @@ class Policy:
         argument_rules: ArgumentRules | None = None,
         rate_limits: tuple[RateRule, ...] = (),
         taint: TaintPolicy | None = None,
+        resource_rules: AccessRules | None = None,
+        prompt_rules: AccessRules | None = None,
     ) -> None:
         self.source = source
         self.static_rules = static_rules
@@ -57,6 +66,8 @@ class Policy:
         self.argument_rules = argument_rules
         self.rate_limits = rate_limits
         self.taint = taint
+        self.resource_rules = resource_rules
+        self.prompt_rules = prompt_rules
 
     def decide_tool_call(self, tool: str, arguments: Any, resolver: Resolver) -> Decision:
         """The tool must be allowed by name, and then every argument rule for it must pass."""
@@ -108,6 +119,8 @@ def parse_policy(text: str, file: str) -> Policy:
     rate_limits: tuple[RateRule, ...] = ()
     taint_sections: dict[str, tuple[tuple[str, ...], Any]] = {}
     protect = False
+    resource_rules: AccessRules | None = None
+    prompt_rules: AccessRules | None = None
     for key, value in root.items():
         if key == "version":
             if value not in (1, "1", "1.0"):
@@ -129,6 +142,14 @@ def parse_policy(text: str, file: str) -> Policy:
             if not isinstance(value, bool):
                 raise doc.error((key,), f"{key} must be true or false")
             protect = value
+        elif key in ("resource_rules", "resourceRules"):
+            from lilith.policy.access_rules import compile_access_rules
+
+            resource_rules = compile_access_rules(doc, (key,), value, kind="resource", key="uri_pattern")
+        elif key in ("prompt_rules", "promptRules"):
+            from lilith.policy.access_rules import compile_access_rules
+
+            prompt_rules = compile_access_rules(doc, (key,), value, kind="prompt", key="prompt")
         elif key == "mode":
             mode = _choice(doc, ("mode",), value, MODES)
         elif key in ("on_deny", "onDeny"):
@@ -143,7 +164,7 @@ def parse_policy(text: str, file: str) -> Policy:
             raise doc.error(
                 (str(key),),
                 f"unknown key '{key}' (expected version, mode, on_deny, static_rules, argument_rules, rate_limits, tool_classes, "
-                "taint_rules, protect_lethal_trifecta)",
+                "taint_rules, protect_lethal_trifecta, resource_rules, prompt_rules)",
             )
     taint = None
     if taint_sections or protect:
@@ -158,6 +179,8 @@ def parse_policy(text: str, file: str) -> Policy:
         argument_rules=argument_rules,
         rate_limits=rate_limits,
         taint=taint,
+        resource_rules=resource_rules,
+        prompt_rules=prompt_rules,
     )
 
 

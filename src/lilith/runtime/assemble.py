@@ -54,7 +54,7 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
         launcher.cancel()
         raise
     # The server is booting now; the rest of the proxy is imported meanwhile.
-    from lilith.core.gate import Gate, RateLimit, TaintTracking, ToolCallPolicy
+    from lilith.core.gate import Gate, RateLimit, ResourceAndPromptAccess, TaintTracking, ToolCallPolicy
     from lilith.core.session import Limits, Session
     from lilith.runtime.policy_holder import PolicyHolder
     from lilith.runtime.resolver import ServerPathResolver
@@ -70,9 +70,11 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
     )
     import time
 
+    resolver = ServerPathResolver(spec.env, spec.cwd)
     gate = Gate(
         [
-            ToolCallPolicy(holder.current, ServerPathResolver(spec.env, spec.cwd)),
+            ToolCallPolicy(holder.current, resolver),
+            ResourceAndPromptAccess(holder.current, resolver),
             TaintTracking(holder.current),
             RateLimit(holder.current, time.monotonic),
         ]

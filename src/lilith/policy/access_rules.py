@@ -1,0 +1,108 @@
+"""``resource_rules`` and ``prompt_rules``: which resources may be read and which prompts fetched.
+
+.. code-block:: yaml
+
+    resource_rules:                    # resources/read and resources/subscribe, after URI normalisation
+      - uri_pattern: "file:///tmp/*"
+        action: ALLOW
+      - uri_pattern: "file:///etc/*"
+        action: BLOCK
+    prompt_rules:                      # prompts/get, by prompt name
+      - prompt: "review_*"
+        action: ALLOW
+
+Once a section is present, what it does not allow is denied and BLOCK beats ALLOW, as with static_rules;
+without the section, that kind of access is not restricted. URIs are compared after normalisation
+(``lilith.policy.paths.normalise_file_uri``: percent-decoding, dot segments, ``~``, symlinks for
+``file:``), so ``file:///tmp/../etc/passwd`` and ``file:///%65tc/passwd`` are both ``file:///etc/passwd``.
+A URI that cannot be read unambiguously is denied. Patterns are globs (``*`` crosses ``/``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from lilith.policy.decision import Decision
+from lilith.policy.paths import Resolver, normalise_file_uri
+from lilith.policy.patterns import Glob, compile_glob, is_glob, is_scalar_text
+from lilith.policy.yaml_source import Path, YamlDocument
+
+ALLOW, BLOCK = "ALLOW", "BLOCK"
+
+
+class _Rule(NamedTuple):
+    rule_id: str
+    pattern: str
+    glob: Glob | None
+    verdict: str
+
+    def matches(self, value: str) -> bool:
+        return self.glob.match(value) if self.glob is not None else value == self.pattern
+
+
+class AccessRules:
+    """An ordered allow/block list over one kind of name (resource URIs or prompt names)."""
+
+    __slots__ = ("_kind", "_rules")
+
+    def __init__(self, kind: str, rules: tuple[_Rule, ...]) -> None:
+        self._kind = kind
+        self._rules = rules
+
+    def decide(self, value: str) -> Decision:
+        allowed_by: str | None = None
+        for rule in self._rules:
+            if not rule.matches(value):
+                continue
+            if rule.verdict == BLOCK:
+                return Decision(False, rule.rule_id, f"{self._kind} '{_shown(value)}' is blocked by '{rule.pattern}'")
+            allowed_by = allowed_by or rule.rule_id
+        if allowed_by is None:
+            return Decision(
+                False, f"{self._kind}-default-deny", f"{self._kind} '{_shown(value)}' is not allowed by any rule"
+            )
+        return Decision(True, allowed_by, "allowed by policy")
+
+    def decide_uri(self, uri: str, resolver: Resolver) -> Decision:
+        try:
+            canonical = normalise_file_uri(uri, resolver)
+        except ValueError as exc:
+            return Decision(False, f"{self._kind}-invalid", f"the URI cannot be checked: {exc}")
+        return self.decide(canonical)
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= 200 else value[:197] + "..."
+
+
+def compile_access_rules(doc: YamlDocument, path: Path, value: Any, *, kind: str, key: str) -> AccessRules:
+    """``kind`` names what is checked ("resource", "prompt"); ``key`` is the field naming it in a rule."""
+    if not isinstance(value, list):
+        raise doc.error(path, f"{path[-1]} must be a list of rules")
+    rules: list[_Rule] = []
+    allowed_keys = {key, "action", "id", "description"}
+    for index, item in enumerate(value):
+        where = (*path, index)
+        if not isinstance(item, dict):
+            raise doc.error(where, f"a rule must be a mapping with '{key}' and 'action'")
+        for name in item:
+            if name not in allowed_keys:
+                raise doc.error(
+                    (*where, str(name)), f"unknown key '{name}' (expected {', '.join(sorted(allowed_keys))})"
+                )
+        pattern = item.get(key)
+        if not isinstance(pattern, str) or not pattern or not is_scalar_text(pattern) or "\x00" in pattern:
+            raise doc.error((*where, key) if key in item else where, f"a rule needs a non-empty '{key}'")
+        try:
+            glob = compile_glob(pattern) if is_glob(pattern) else None
+        except ValueError as exc:
+            raise doc.error((*where, key), str(exc)) from None
+        action = item.get("action")
+        if not isinstance(action, str) or action.upper() not in (ALLOW, BLOCK, "DENY"):
+            raise doc.error((*where, "action") if "action" in item else where, "action must be ALLOW or BLOCK")
+        verdict = ALLOW if action.upper() == ALLOW else BLOCK
+        rule_id = item.get("id", f"{path[-1]}[{index}]")
+        if not isinstance(rule_id, str) or not rule_id:
+            raise doc.error((*where, "id"), "id must be a non-empty string")
+        rules.append(_Rule(rule_id, pattern, glob, verdict))
+    return AccessRules(kind, tuple(rules))
