@@ -23,8 +23,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from lilith.policy.decision import Decision
+from lilith.policy.names import NameMatcher, compile_name
 from lilith.policy.paths import Resolver, normalise_file_uri
-from lilith.policy.patterns import Glob, compile_glob, is_glob, is_scalar_text
 from lilith.policy.yaml_source import Path, YamlDocument
 
 ALLOW, BLOCK = "ALLOW", "BLOCK"
@@ -32,12 +32,8 @@ ALLOW, BLOCK = "ALLOW", "BLOCK"
 
 class _Rule(NamedTuple):
     rule_id: str
-    pattern: str
-    glob: Glob | None
+    pattern: NameMatcher
     verdict: str
-
-    def matches(self, value: str) -> bool:
-        return self.glob.match(value) if self.glob is not None else value == self.pattern
 
 
 class AccessRules:
@@ -52,10 +48,12 @@ class AccessRules:
     def decide(self, value: str) -> Decision:
         allowed_by: str | None = None
         for rule in self._rules:
-            if not rule.matches(value):
+            if not rule.pattern.matches(value):
                 continue
             if rule.verdict == BLOCK:
-                return Decision(False, rule.rule_id, f"{self._kind} '{_shown(value)}' is blocked by '{rule.pattern}'")
+                return Decision(
+                    False, rule.rule_id, f"{self._kind} '{_shown(value)}' is blocked by '{rule.pattern.text}'"
+                )
             allowed_by = allowed_by or rule.rule_id
         if allowed_by is None:
             return Decision(
@@ -90,13 +88,7 @@ def compile_access_rules(doc: YamlDocument, path: Path, value: Any, *, kind: str
                 raise doc.error(
                     (*where, str(name)), f"unknown key '{name}' (expected {', '.join(sorted(allowed_keys))})"
                 )
-        pattern = item.get(key)
-        if not isinstance(pattern, str) or not pattern or not is_scalar_text(pattern) or "\x00" in pattern:
-            raise doc.error((*where, key) if key in item else where, f"a rule needs a non-empty '{key}'")
-        try:
-            glob = compile_glob(pattern) if is_glob(pattern) else None
-        except ValueError as exc:
-            raise doc.error((*where, key), str(exc)) from None
+        pattern = compile_name(doc, (*where, key) if key in item else where, item.get(key), key)
         action = item.get("action")
         if not isinstance(action, str) or action.upper() not in (ALLOW, BLOCK, "DENY"):
             raise doc.error((*where, "action") if "action" in item else where, "action must be ALLOW or BLOCK")
@@ -104,5 +96,5 @@ def compile_access_rules(doc: YamlDocument, path: Path, value: Any, *, kind: str
         rule_id = item.get("id", f"{path[-1]}[{index}]")
         if not isinstance(rule_id, str) or not rule_id:
             raise doc.error((*where, "id"), "id must be a non-empty string")
-        rules.append(_Rule(rule_id, pattern, glob, verdict))
+        rules.append(_Rule(rule_id, pattern, verdict))
     return AccessRules(kind, tuple(rules))

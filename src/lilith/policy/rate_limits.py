@@ -23,7 +23,7 @@ from collections import deque
 from typing import Any, NamedTuple
 
 from lilith.policy.decision import Decision
-from lilith.policy.patterns import compile_glob, is_glob, is_scalar_text
+from lilith.policy.names import NameMatcher, compile_name
 from lilith.policy.yaml_source import Path, YamlDocument
 
 _KEYS = frozenset({"tool", "max_calls", "per_seconds", "per_tool", "id", "description"})
@@ -36,10 +36,10 @@ class RateRule(NamedTuple):
     max_calls: int
     per_seconds: float
     per_tool: bool
-    glob: Any  # a compiled Glob, or None for an exact name
+    matcher: NameMatcher
 
     def applies_to(self, tool: str) -> bool:
-        return self.glob.match(tool) if self.glob is not None else tool == self.tool
+        return self.matcher.matches(tool)
 
 
 def compile_rate_limits(doc: YamlDocument, path: Path, value: Any) -> tuple[RateRule, ...]:
@@ -53,13 +53,7 @@ def compile_rate_limits(doc: YamlDocument, path: Path, value: Any) -> tuple[Rate
         for key in item:
             if key not in _KEYS:
                 raise doc.error((*where, str(key)), f"unknown key '{key}' in a rate limit ({', '.join(sorted(_KEYS))})")
-        tool = item.get("tool")
-        if not isinstance(tool, str) or not tool or not is_scalar_text(tool):
-            raise doc.error((*where, "tool") if "tool" in item else where, "a rate limit needs a 'tool' name or glob")
-        try:
-            glob = compile_glob(tool) if is_glob(tool) else None
-        except ValueError as exc:
-            raise doc.error((*where, "tool"), str(exc)) from None
+        matcher = compile_name(doc, (*where, "tool") if "tool" in item else where, item.get("tool"), "tool")
         max_calls = item.get("max_calls")
         if not isinstance(max_calls, int) or isinstance(max_calls, bool) or max_calls < 1:
             raise doc.error(
@@ -79,7 +73,7 @@ def compile_rate_limits(doc: YamlDocument, path: Path, value: Any) -> tuple[Rate
             raise doc.error((*where, "id"), "id must be a non-empty string")
         if any(rule.rule_id == rule_id for rule in rules):
             raise doc.error((*where, "id"), f"duplicate rule id {rule_id!r}")
-        rules.append(RateRule(rule_id, tool, max_calls, float(per_seconds), per_tool, glob))
+        rules.append(RateRule(rule_id, matcher.text, max_calls, float(per_seconds), per_tool, matcher))
     return tuple(rules)
 
 

@@ -30,7 +30,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from lilith.policy.decision import Decision
-from lilith.policy.patterns import Glob, compile_glob, is_glob, is_scalar_text
+from lilith.policy.names import NameMatcher, compile_name
+from lilith.policy.patterns import is_scalar_text
 from lilith.policy.yaml_source import Path, YamlDocument
 
 ACTIONS = ("ADD_TAINT", "REMOVE_TAINT", "CHECK_TAINT", "BLOCK", "ALLOW")
@@ -43,17 +44,9 @@ _RULE_KEYS = frozenset(
 _REFUSED = frozenset({"pattern", "conditions", "condition", "exceptions", "when"})
 
 
-class _Matcher(NamedTuple):
-    name: str
-    glob: Glob | None
-
-    def matches(self, text: str) -> bool:
-        return self.glob.match(text) if self.glob is not None else text == self.name
-
-
 class TaintRule(NamedTuple):
     rule_id: str
-    tool: _Matcher | None
+    tool: NameMatcher | None
     tool_class: str | None
     action: str
     tag: str | None
@@ -74,7 +67,7 @@ class TaintPolicy:
     __slots__ = ("_classes", "protect_trifecta", "rules")
 
     def __init__(
-        self, classes: tuple[tuple[_Matcher, frozenset[str]], ...], rules: tuple[TaintRule, ...], protect: bool
+        self, classes: tuple[tuple[NameMatcher, frozenset[str]], ...], rules: tuple[TaintRule, ...], protect: bool
     ) -> None:
         self._classes = classes
         self.rules = rules
@@ -143,17 +136,6 @@ def compile_taint_policy(
     return TaintPolicy(compiled_classes, compiled_rules, protect)
 
 
-def _matcher(doc: YamlDocument, path: Path, value: Any, what: str) -> _Matcher:
-    if not isinstance(value, str) or not value or not is_scalar_text(value) or "\x00" in value:
-        raise doc.error(path, f"{what} must be a non-empty name")
-    if not is_glob(value):
-        return _Matcher(value, None)
-    try:
-        return _Matcher(value, compile_glob(value))
-    except ValueError as exc:
-        raise doc.error(path, str(exc)) from None
-
-
 def _tags(doc: YamlDocument, path: Path, value: Any, what: str) -> frozenset[str]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items:
@@ -164,11 +146,11 @@ def _tags(doc: YamlDocument, path: Path, value: Any, what: str) -> frozenset[str
     return frozenset(items)
 
 
-def _compile_classes(doc: YamlDocument, path: Path, value: Any) -> tuple[tuple[_Matcher, frozenset[str]], ...]:
+def _compile_classes(doc: YamlDocument, path: Path, value: Any) -> tuple[tuple[NameMatcher, frozenset[str]], ...]:
     if not isinstance(value, dict):
         raise doc.error(path, "tool_classes must map tool names (or globs) to lists of classes")
     return tuple(
-        (_matcher(doc, (*path, str(tool)), tool, "a tool name"), _tags(doc, (*path, str(tool)), classes, "classes"))
+        (compile_name(doc, (*path, str(tool)), tool, "a tool name"), _tags(doc, (*path, str(tool)), classes, "classes"))
         for tool, classes in value.items()
     )
 
@@ -197,7 +179,7 @@ def _compile_rule(doc: YamlDocument, path: Path, index: int, item: Any) -> Taint
     tool_key = next((k for k in ("tool_class", "toolClass") if k in item), None)
     if ("tool" in item) == (tool_key is not None):
         raise doc.error(path, "a taint rule needs exactly one of 'tool' and 'tool_class'")
-    tool = _matcher(doc, (*path, "tool"), item["tool"], "tool") if "tool" in item else None
+    tool = compile_name(doc, (*path, "tool"), item["tool"], "tool") if "tool" in item else None
     tool_class = None
     if tool_key is not None:
         tool_class = item[tool_key]
