@@ -25,12 +25,40 @@ def add_policy_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     explain.add_argument("--args", default="{}", metavar="JSON", help="the call's arguments as a JSON object")
     explain.add_argument("--cwd", help="the server's working directory, for relative paths (default: here)")
     explain.add_argument("--json", action="store_true", help="print the decision as JSON")
+    test = policy_commands.add_parser("test", help="run table-driven policy tests (exit 1 if any fails)")
+    test.add_argument("file", help="the policy")
+    test.add_argument("cases", nargs="+", help="YAML files of test cases")
 
 
 def run_policy_command(args: argparse.Namespace) -> int:
     if args.policy_command == "check":
         return _check(args.file)
+    if args.policy_command == "test":
+        return _test(args.file, args.cases)
     return _explain(args)
+
+
+def _test(file: str, cases: list[str]) -> int:
+    from lilith.policy.loader import load_policy
+    from lilith.policy_testing import run_cases
+
+    try:
+        policy = load_policy(file)
+        results = [(path, result) for path in cases for result in run_cases(policy, path)]
+    except LilithError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    failed = 0
+    for path, result in results:
+        if result.failures:
+            failed += 1
+            print(f"FAIL {path}: {result.name}")
+            for failure in result.failures:
+                print(f"     {failure}")
+        else:
+            print(f"ok   {path}: {result.name}")
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
 
 
 def _check(file: str) -> int:

@@ -1,0 +1,136 @@
+"""``lilith policy test POLICY CASES``: table-driven policy tests, run through the real decision chain.
+
+.. code-block:: yaml
+
+    cases:
+      - name: reading /tmp is fine, exfiltration after reading secrets is not
+        cwd: /srv                      # optional: the server's working directory, for relative paths
+        calls:                         # one session: taints and rate-limit windows carry over
+          - tool: read_file
+            args: {path: /tmp/a}
+            expect: allow              # allow | deny | would-deny (audit mode)
+          - tool: send_email
+            args: {to: x@example.com}
+            at: 5                      # optional: seconds since the session began (for rate limits)
+            expect: deny
+            rule: protect_lethal_trifecta   # optional: the rule that must have decided
+          - resource: file:///etc/passwd    # or prompt: NAME
+            expect: deny
+
+Each call goes through the same interceptor chain as a live session (static and argument rules, resource
+and prompt rules, taint tracking, rate limits), so a passing table means what it says.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from lilith.core.gate import Gate, RateLimit, ResourceAndPromptAccess, TaintTracking, ToolCallPolicy
+from lilith.core.message import Kind, Message, id_key
+from lilith.errors import PolicyError, ProtocolError
+from lilith.policy.loader import Policy
+from lilith.policy.yaml_source import YamlDocument, load_yaml
+from lilith.runtime.resolver import ServerPathResolver
+
+EXPECTATIONS = ("allow", "deny", "would-deny")
+_CALL_KEYS = frozenset({"tool", "args", "resource", "prompt", "expect", "rule", "at"})
+
+
+@dataclass
+class CaseResult:
+    name: str
+    failures: list[str]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_cases(policy: Policy, cases_file: str) -> list[CaseResult]:
+    try:
+        with open(cases_file, encoding="utf-8") as handle:
+            doc = load_yaml(handle.read(), cases_file)
+    except OSError as exc:
+        raise PolicyError(f"cannot read test cases: {exc.strerror}", file=cases_file) from None
+    root = doc.value
+    if not isinstance(root, dict) or not isinstance(root.get("cases"), list) or set(root) != {"cases"}:
+        raise doc.error((), "a test file is a mapping with one key, 'cases', holding a list")
+    return [_run_case(policy, doc, index, case) for index, case in enumerate(root["cases"])]
+
+
+def _run_case(policy: Policy, doc: YamlDocument, index: int, case: Any) -> CaseResult:
+    where: tuple[str | int, ...] = ("cases", index)
+    if (
+        not isinstance(case, dict)
+        or not isinstance(case.get("calls"), list)
+        or not set(case) <= {"name", "cwd", "calls"}
+    ):
+        raise doc.error(where, "a case is a mapping with 'calls' (a list) and optionally 'name' and 'cwd'")
+    name = str(case.get("name", f"case {index + 1}"))
+    resolver = ServerPathResolver(os.environ, case.get("cwd"))
+    clock = _Clock()
+    gate = Gate(
+        [
+            ToolCallPolicy(lambda: policy, resolver),
+            ResourceAndPromptAccess(lambda: policy, resolver),
+            TaintTracking(lambda: policy),
+            RateLimit(lambda: policy, clock),
+        ]
+    )
+    failures: list[str] = []
+    for number, call in enumerate(case["calls"]):
+        place = (*where, "calls", number)
+        message, expect, rule, at = _parse_call(doc, place, call, number)
+        clock.now = at if at is not None else clock.now
+        try:
+            decision = gate.check(message)
+        except ProtocolError as exc:
+            failures.append(f"call {number + 1}: invalid call: {exc.message}")
+            continue
+        verdict = (
+            "allow"
+            if decision is None or (decision.allowed and not decision.would_deny)
+            else ("would-deny" if decision.would_deny else "deny")
+        )
+        if verdict != "deny":
+            gate.forwarded(message)
+        line, _ = doc.positions.get(place, (0, 0))
+        shown_rule = decision.rule if decision is not None else "(no rule)"
+        if verdict != expect:
+            failures.append(f"line {line}: expected {expect}, got {verdict} by {shown_rule}")
+        elif rule is not None and (decision is None or decision.rule != rule):
+            failures.append(f"line {line}: expected rule {rule}, got {shown_rule}")
+    return CaseResult(name, failures)
+
+
+def _parse_call(
+    doc: YamlDocument, place: tuple[str | int, ...], call: Any, number: int
+) -> tuple[Message, str, str | None, float | None]:
+    if not isinstance(call, dict) or not set(call) <= _CALL_KEYS:
+        raise doc.error(place, f"a call has keys among {', '.join(sorted(_CALL_KEYS))}")
+    kinds = [key for key in ("tool", "resource", "prompt") if key in call]
+    if len(kinds) != 1:
+        raise doc.error(place, "a call names exactly one of tool, resource or prompt")
+    expect = call.get("expect")
+    if expect not in EXPECTATIONS:
+        raise doc.error(place, f"expect must be one of {', '.join(EXPECTATIONS)}")
+    at = call.get("at")
+    if at is not None and (not isinstance(at, int | float) or isinstance(at, bool)):
+        raise doc.error((*place, "at"), "at must be a number of seconds")
+    kind = kinds[0]
+    if kind == "tool":
+        method, params = "tools/call", {"name": call["tool"], "arguments": call.get("args", {})}
+    elif kind == "resource":
+        method, params = "resources/read", {"uri": call["resource"]}
+    else:
+        method, params = "prompts/get", {"name": call["prompt"]}
+    request_id = f"case-call-{number}"
+    body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+    rule = call.get("rule")
+    return Message(Kind.REQUEST, body, method, id_key(request_id)), str(expect), rule, at
