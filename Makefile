@@ -53,6 +53,8 @@ test: lint types $(VENV)/.dev peers
 bench: $(VENV)/.dev
 	$(PY) -m compileall -q src bench >/dev/null  # as an installed wheel would have; the shell may set PYTHONDONTWRITEBYTECODE
 	$(PY) bench/overhead.py
+	$(PY) bench/decision.py
+	$(PY) bench/redact_bench.py
 
 clean:
 	rm -rf $(VENV) $(PEERS) build *.egg-info src/*.egg-info
