@@ -25,6 +25,7 @@ def add_policy_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     explain.add_argument("--args", default="{}", metavar="JSON", help="the call's arguments as a JSON object")
     explain.add_argument("--cwd", help="the server's working directory, for relative paths (default: here)")
     explain.add_argument("--json", action="store_true", help="print the decision as JSON")
+    policy_commands.add_parser("schema", help="print the JSON Schema of policy files (for editor completion)")
     test = policy_commands.add_parser("test", help="run table-driven policy tests (exit 1 if any fails)")
     test.add_argument("file", help="the policy")
     test.add_argument("cases", nargs="+", help="YAML files of test cases")
@@ -35,6 +36,11 @@ def run_policy_command(args: argparse.Namespace) -> int:
         return _check(args.file)
     if args.policy_command == "test":
         return _test(args.file, args.cases)
+    if args.policy_command == "schema":
+        from lilith.policy.schema import policy_schema
+
+        print(json.dumps(policy_schema(), indent=2))
+        return 0
     return _explain(args)
 
 

@@ -60,3 +60,23 @@ def test_explain_rejects_bad_arguments_json(tmp_path: Path) -> None:
     done = _lilith("policy", "explain", str(policy), "--tool", "x", "--args", "{not json")
     assert done.returncode == 2
     assert "--args is not JSON" in done.stderr
+
+
+def test_schema_is_valid_and_accepts_every_example_policy(tmp_path: Path) -> None:
+    import jsonschema
+    import yaml
+
+    done = _lilith("policy", "schema")
+    assert done.returncode == 0
+    schema = json.loads(done.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    root = Path(__file__).resolve().parents[2]
+    examples = [*sorted((root / "examples" / "policies").glob("*.yaml")), root / "examples" / "demo" / "policy.yaml"]
+    policies = [path for path in examples if not path.name.endswith(".tests.yaml")]
+    assert len(policies) >= 6
+    for path in policies:
+        errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+        assert errors == [], (path, errors)
+    typo = {"version": 1, "static_rule": {"echo": "ALLOW"}}
+    assert list(validator.iter_errors(typo))
