@@ -231,12 +231,12 @@ def test_lethal_trifecta_through_a_real_proxy(start_proxy: StartProxy) -> None:
 RESOURCE_POLICY = """\
 version: 1
 resource_rules:
+  - uri_pattern: "file:///tmp/secret*"
+    action: BLOCK
   - uri_pattern: "file:///tmp/*"
     action: ALLOW
   - uri_pattern: "https://example.com/*"
     action: ALLOW
-  - uri_pattern: "file:///tmp/secret*"
-    action: BLOCK
 prompt_rules:
   - prompt: "review_*"
     action: ALLOW
@@ -269,7 +269,7 @@ def test_resource_and_prompt_rules_through_a_real_proxy(start_proxy: StartProxy)
         "file:///tmp/../etc/passwd": "resource-default-deny",
         "file:///%65tc/passwd": "resource-default-deny",
         "file:///tmp/%2e%2e/etc/passwd": "resource-default-deny",
-        "file:///tmp/secret.key": "resource_rules[2]",
+        "file:///tmp/secret.key": "resource_rules[0]",
         "file://evil.example/tmp/x": "resource-invalid",
         "https://example.com/page": "ok",
         "HTTPS://EXAMPLE.COM/a/../page": "ok",

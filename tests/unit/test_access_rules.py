@@ -9,10 +9,10 @@ from tests.unit.fakes import FakeResolver
 POLICY = """\
 version: 1
 resource_rules:
-  - uri_pattern: "file:///srv/data/*"
-    action: ALLOW
   - uri_pattern: "file:///srv/data/private/*"
     action: BLOCK
+  - uri_pattern: "file:///srv/data/*"
+    action: ALLOW
 prompt_rules:
   - prompt: summarise
     action: ALLOW

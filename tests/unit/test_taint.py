@@ -130,10 +130,64 @@ taint_rules:
         ("taint_rules:\n  - tool: x\n    action: BLOCK\n    exceptions: []\n", "p.yaml:5:5"),
         ("taint_rules:\n  - tool: x\n    tool_class: Y\n    action: BLOCK\n", "p.yaml:3:5"),
         ("protect_lethal_trifecta: yes please\n", "p.yaml:2:1"),
-        ("tool_classes:\n  send: EXFIL\n  other: []\n", "p.yaml:4:3"),
+        ("tool_classes:\n  send: EXFIL\n  other: [1]\n", "p.yaml:4:11"),
     ],
 )
 def test_bad_taint_sections_name_their_place(text: str, where: str) -> None:
     with pytest.raises(PolicyError) as caught:
         parse_policy("version: 1\n" + text, "p.yaml")
     assert str(caught.value).startswith(where)
+
+
+LILITH_ZERO_SHAPED = """
+id: "compat-check"
+customerId: "someone"
+name: "A policy written for the original lilith-zero"
+version: 1
+staticRules:
+  load_customers: "ALLOW"
+  upload_report: "ALLOW"
+  browse: "ALLOW"
+  health: "ALLOW"
+toolClasses:
+  upload_report: [EXFILTRATION]
+  health: []
+taintRules:
+  - tool: "load_customers"
+    action: "ADD_TAINT"
+    tag: "PII-data"
+  - tool: "browse"
+    action: "ADD_TAINT"
+    tag: "UNTRUSTED_SOURCE"
+  - tool: "upload_report"
+    action: "CHECK_TAINT"
+    forbiddenTags: ["PII-data", "SOMETHING_ELSE"]
+    error: "BLOCKED: personal data may not leave"
+protectLethalTrifecta: true
+resource_rules:
+  - uri_pattern: "file:///srv/reports/*"
+    action: ALLOW
+  - uri_pattern: "*"
+    action: BLOCK
+"""
+
+
+def test_a_lilith_zero_shaped_policy_loads_and_fixes_its_bugs() -> None:
+    from tests.unit.fakes import FakeResolver
+
+    policy = parse_policy(LILITH_ZERO_SHAPED, "compat.yaml")
+    taint = policy.taint
+    assert taint is not None
+    # forbiddenTags means ANY (the original required ALL), and a tag with '-' is checked.
+    assert _run(taint, ["load_customers", "upload_report"]) == ["ok", "taint_rules[2]"]
+    denial = taint.evaluate("upload_report", frozenset({"PII-data"})).denial
+    assert denial is not None
+    assert denial.reason == "BLOCKED: personal data may not leave"
+    assert _run(taint, ["browse", "upload_report", "health"]) == ["ok", "ok", "ok"]
+    # A '*' BLOCK resource rule only governs resources, not every tool call with arguments.
+    decision = policy.decide_tool_call("browse", {"url": "https://example.com"}, FakeResolver())
+    assert decision.allowed
+    resources = policy.resource_rules
+    assert resources is not None
+    assert resources.decide_uri("file:///srv/reports/q3.pdf", FakeResolver()).allowed
+    assert not resources.decide_uri("file:///srv/reports/../secrets", FakeResolver()).allowed

@@ -11,8 +11,9 @@
       - prompt: "review_*"
         action: ALLOW
 
-Once a section is present, what it does not allow is denied and BLOCK beats ALLOW, as with static_rules;
-without the section, that kind of access is not restricted. URIs are compared after normalisation
+Rules are read in order and the first that matches decides, as in a firewall (so lilith-zero's
+``ALLOW file:///allowed/*`` followed by ``BLOCK *`` means "only /allowed"); once a section is present, what
+no rule matches is denied; without the section, that kind of access is not restricted. URIs are compared after normalisation
 (``lilith.policy.paths.normalise_file_uri``: percent-decoding, dot segments, ``~``, symlinks for
 ``file:``), so ``file:///tmp/../etc/passwd`` and ``file:///%65tc/passwd`` are both ``file:///etc/passwd``.
 A URI that cannot be read unambiguously is denied. Patterns are globs (``*`` crosses ``/``).
@@ -46,20 +47,16 @@ class AccessRules:
         self._rules = rules
 
     def decide(self, value: str) -> Decision:
-        allowed_by: str | None = None
+        """The first rule that matches decides, as in a firewall; no match is a denial."""
         for rule in self._rules:
             if not rule.pattern.matches(value):
                 continue
             if rule.verdict == BLOCK:
-                return Decision(
-                    False, rule.rule_id, f"{self._kind} '{_shown(value)}' is blocked by '{rule.pattern.text}'"
-                )
-            allowed_by = allowed_by or rule.rule_id
-        if allowed_by is None:
-            return Decision(
-                False, f"{self._kind}-default-deny", f"{self._kind} '{_shown(value)}' is not allowed by any rule"
-            )
-        return Decision(True, allowed_by, "allowed by policy")
+                reason = f"{self._kind} '{_shown(value)}' is blocked by '{rule.pattern.text}'"
+                return Decision(False, rule.rule_id, reason)
+            return Decision(True, rule.rule_id, "allowed by policy")
+        reason = f"{self._kind} '{_shown(value)}' is not allowed by any rule"
+        return Decision(False, f"{self._kind}-default-deny", reason)
 
     def decide_uri(self, uri: str, resolver: Resolver) -> Decision:
         try:

@@ -149,10 +149,13 @@ def _tags(doc: YamlDocument, path: Path, value: Any, what: str) -> frozenset[str
 def _compile_classes(doc: YamlDocument, path: Path, value: Any) -> tuple[tuple[NameMatcher, frozenset[str]], ...]:
     if not isinstance(value, dict):
         raise doc.error(path, "tool_classes must map tool names (or globs) to lists of classes")
-    return tuple(
-        (compile_name(doc, (*path, str(tool)), tool, "a tool name"), _tags(doc, (*path, str(tool)), classes, "classes"))
-        for tool, classes in value.items()
-    )
+    compiled = []
+    for tool, classes in value.items():
+        where = (*path, str(tool))
+        matcher = compile_name(doc, where, tool, "a tool name")
+        # An empty list (lilith-zero writes `ping: []`) means "no classes".
+        compiled.append((matcher, frozenset() if classes == [] else _tags(doc, where, classes, "classes")))
+    return tuple(compiled)
 
 
 def _compile_rules(doc: YamlDocument, path: Path, value: Any) -> tuple[TaintRule, ...]:
