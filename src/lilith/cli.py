@@ -12,6 +12,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
+from lilith.audit_cli import add_audit_commands, run_audit_command
 from lilith.errors import ConfigError, ServerStartError
 from lilith.policy_cli import add_policy_commands, run_policy_command
 
@@ -48,6 +49,11 @@ def _add_run_options(parser: argparse.ArgumentParser, *, zero: bool) -> None:
     parser.add_argument(
         "--audit-logs" if zero else "--audit-log", dest="audit_log", metavar="FILE", help="append audit records here"
     )
+    parser.add_argument(
+        "--audit-key-file",
+        metavar="FILE",
+        help="HMAC key for the audit log (default: $LILITH_AUDIT_KEY_FILE, else one created in ~/.config/lilith)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
     parser.add_argument(
@@ -74,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run, zero=False)
     run.add_argument("server", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...] of the MCP server")
     add_policy_commands(commands)
+    add_audit_commands(commands)
     return parser
 
 
@@ -90,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "policy":
         return run_policy_command(args)
+    if args.command == "audit":
+        return run_audit_command(args)
     server = list(args.server)
     if server and server[0] == "--":
         server = server[1:]

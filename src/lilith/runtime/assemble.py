@@ -93,7 +93,14 @@ def _checked_configuration(
 ) -> tuple[tuple[Policy, str | None], AuditFile | NoAudit, ServerSpec]:
     """Everything that can refuse to start, checked before any server is started."""
     chosen = choose_policy(args.policy, log)
-    audit: AuditFile | NoAudit = AuditFile(args.audit_log) if args.audit_log else NoAudit()
+    audit: AuditFile | NoAudit = NoAudit()
+    if args.audit_log:
+        from lilith.audit.keys import load_or_create_key
+
+        key, key_file, created = load_or_create_key(args.audit_key_file)
+        if created:
+            log.log("warning", "audit_key_created", file=key_file, detail="keep it: it verifies this log")
+        audit = AuditFile(args.audit_log, key)
     spec = ServerSpec(
         argv=tuple(server),
         env=server_environment(os.environ, args.env_allow),

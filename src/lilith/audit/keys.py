@@ -1,0 +1,49 @@
+"""The audit key: from --audit-key-file, else $LILITH_AUDIT_KEY_FILE, else one Lilith creates (mode 0600)
+under the user's config directory and keeps, so logs can be verified later by whoever holds the key."""
+
+from __future__ import annotations
+
+import os
+
+from lilith.errors import ConfigError
+
+KEY_ENV = "LILITH_AUDIT_KEY_FILE"
+
+
+def default_key_path() -> str:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "lilith", "audit.key")
+
+
+def key_path(explicit: str | None) -> tuple[str, bool]:
+    """The key file to use, and whether it is the default one (which may be created)."""
+    chosen = explicit or os.environ.get(KEY_ENV)
+    return (chosen, False) if chosen else (default_key_path(), True)
+
+
+def read_key(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read audit key {path!r}: {exc.strerror}") from None
+    if len(raw) < 32:
+        raise ConfigError(f"audit key {path!r} is too short (need at least 32 bytes)")
+    return raw
+
+
+def load_or_create_key(explicit: str | None) -> tuple[bytes, str, bool]:
+    """(key, path, created). Only the default key file is ever created; a named one must exist."""
+    path, is_default = key_path(explicit)
+    if os.path.exists(path) or not is_default:
+        return read_key(path), path, False
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return read_key(path), path, False  # another Lilith created it first
+    except OSError as exc:
+        raise ConfigError(f"cannot create audit key {path!r}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(os.urandom(32).hex().encode() + b"\n")
+    return read_key(path), path, True

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lilith.audit.chain import verify
+from lilith.audit.writer import AuditFile
+
+KEY = b"k" * 32
+
+
+def _log(path: Path, records: int, key: bytes = KEY) -> list[bytes]:
+    audit = AuditFile(str(path), key)
+    for n in range(records):
+        audit.record({"event": "decision", "decision": "allow", "tool": f"t{n}"})
+    audit.close()
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def test_an_untouched_log_verifies_with_and_without_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    _log(path, 5)
+    assert verify(path.read_bytes(), KEY).ok
+    assert verify(path.read_bytes(), None).ok
+    assert verify(path.read_bytes(), KEY).records == 5
+
+
+def test_the_chain_continues_across_writers(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    _log(path, 2)
+    _log(path, 3)
+    verdict = verify(path.read_bytes(), KEY)
+    assert verdict.ok
+    assert verdict.records == 5
+
+
+@pytest.mark.parametrize(
+    ("tamper", "line", "problem"),
+    [
+        (lambda ls: [ls[0], ls[1].replace(b'"allow"', b'"deny!"'), *ls[2:]], 2, "MAC mismatch"),
+        (lambda ls: [ls[0], *ls[2:]], 2, "chain broken"),
+        (lambda ls: [ls[0], ls[2], ls[1], *ls[3:]], 2, "chain broken"),
+        (lambda ls: [ls[0], ls[1], ls[1], *ls[2:]], 3, "chain broken"),
+        (lambda ls: [b"garbage\n", *ls], 1, "not a record"),
+    ],
+    ids=["changed", "deleted", "reordered", "duplicated", "inserted-garbage"],
+)
+def test_any_change_is_found_at_its_line(
+    tmp_path: Path, tamper: Callable[[list[bytes]], list[bytes]], line: int, problem: str
+) -> None:
+    path = tmp_path / "a.jsonl"
+    lines = _log(path, 4)
+    changed = b"".join(tamper(lines))
+    verdict = verify(changed, KEY)
+    assert not verdict.ok
+    assert verdict.line == line
+    assert problem in str(verdict)
+
+
+def test_a_forger_without_the_key_is_caught(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    _log(path, 2)
+    forged = tmp_path / "forged.jsonl"
+    _log(forged, 2, key=b"x" * 32)
+    assert not verify(forged.read_bytes(), KEY).ok
+    assert verify(forged.read_bytes(), None).ok  # the chain alone proves order, not origin
+
+
+def test_a_torn_last_record_is_reported_and_sealed_by_the_next_writer(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    _log(path, 3)
+    with path.open("ab") as handle:
+        handle.write(b'{"v":1,"ts":1.0,"sess')  # a writer killed mid-record
+    verdict = verify(path.read_bytes(), KEY)
+    assert not verdict.ok
+    assert "torn last record" in str(verdict)
+    _log(path, 2)
+    verdict = verify(path.read_bytes(), KEY)
+    assert verdict.ok, str(verdict)
+    assert b'"event":"log_resumed"' in path.read_bytes()
