@@ -44,15 +44,15 @@ def test_a_second_run_continues_the_chain_and_tampering_is_named(start_proxy: St
     assert second.proxy.close() == 0
     assert _verify(first.audit).returncode == 0
     lines = first.audit.read_bytes().splitlines(keepends=True)
-    assert len(lines) == 2
-    first.audit.write_bytes(lines[0].replace(b'"allow"', b'"deny"') + lines[1])
+    assert [json.loads(line)["event"] for line in lines] == ["session_start", "decision"] * 2
+    first.audit.write_bytes(b"".join([lines[0], lines[1].replace(b'"allow"', b'"deny"'), *lines[2:]]))
     done = _verify(first.audit)
     assert done.returncode == 1
-    assert "line 1: MAC mismatch" in done.stdout
-    first.audit.write_bytes(lines[1])
+    assert "line 2: MAC mismatch" in done.stdout
+    first.audit.write_bytes(b"".join([lines[0], *lines[2:]]))  # the allowed call's record removed
     done = _verify(first.audit)
     assert done.returncode == 1
-    assert "line 1: chain broken" in done.stdout
+    assert "line 2: chain broken" in done.stdout
 
 
 def test_verify_with_the_wrong_key_fails(start_proxy: StartProxy, tmp_path: Path) -> None:
@@ -80,3 +80,28 @@ def test_a_named_key_file_must_exist(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "cannot read audit key" in done.stderr.decode()
+
+
+def test_arguments_are_logged_redacted_never_raw(start_proxy: StartProxy) -> None:
+    run = start_proxy()
+    run.proxy.initialize()
+    secret_args = {
+        "to": "alice@example.com",
+        "note": "card 4111 1111 1111 1111, key AKIAIOSFODNN7EXAMPLE",
+        "password": "hunter2",
+        "n": 3,
+    }
+    assert "result" in run.proxy.tool("echo", secret_args)  # the server still gets the real values
+    assert run.proxy.tool("delete_file", {"path": "/home/alice/taxes.pdf", "token": "ghp_" + "a" * 36})["error"]
+    run.proxy.close()
+    raw = run.audit.read_text()
+    for secret in ("alice@example.com", "4111 1111 1111 1111", "AKIAIOSFODNN7EXAMPLE", "hunter2", "ghp_aaaa"):
+        assert secret not in raw
+    records = [json.loads(line) for line in raw.splitlines() if '"decision"' in line]
+    echo = next(r for r in records if r["tool"] == "echo")
+    assert echo["arguments"]["to"].startswith("<email:")
+    assert echo["arguments"]["password"].startswith("<secret:")
+    assert echo["arguments"]["n"] == 3
+    assert "<card:" in echo["arguments"]["note"]
+    assert "<aws_key:" in echo["arguments"]["note"]
+    assert _verify(run.audit).returncode == 0

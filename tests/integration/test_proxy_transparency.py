@@ -170,7 +170,8 @@ def test_lilith_zero_alias(tmp_path: Path) -> None:
         assert proxy.tool("add", {"a": 1, "b": 2})["error"]["code"] == -32000
     finally:
         assert proxy.close() == 0
-    assert len(audit.read_text().splitlines()) == 2
+    events = [json.loads(line)["event"] for line in audit.read_text().splitlines()]
+    assert events == ["session_start", "decision", "decision"]
 
 
 def test_python_dash_m_entry_point(tmp_path: Path) -> None:

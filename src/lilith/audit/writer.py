@@ -12,12 +12,17 @@ import contextlib
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lilith.audit.chain import GENESIS, last_whole_line, line_hash, seal
 from lilith.errors import AuditWriteError, ConfigError
 
+if TYPE_CHECKING:
+    from lilith.audit.redact import Redactor
+
 SCHEMA_VERSION = 1
+# Fields that may carry personal data or secrets: redacted before anything reaches the disk.
+REDACTED_FIELDS = ("arguments", "uri", "server_command")
 
 
 class AuditFile:
@@ -32,6 +37,7 @@ class AuditFile:
         self._lock = threading.Lock()
         self._seq = 0
         self._prev = line_hash(last) if last is not None else GENESIS
+        self._redactor: Redactor | None = None  # built on first use: it is not needed before the server starts
         self.session_id = os.urandom(16).hex()  # not uuid: its import is slow, and only uniqueness matters
         if torn:
             # A crash tore the last record: end that line, and say so in a record chained to the last whole one.
@@ -44,6 +50,11 @@ class AuditFile:
     def _write_record(self, record: dict[str, Any], lead: bytes = b"") -> None:
         import orjson  # here, not at module level: the file is opened before the server starts, orjson after
 
+        if any(field in record for field in REDACTED_FIELDS):
+            try:
+                record = self._redacted(record)
+            except Exception as exc:  # a redaction bug must deny the call, never write the raw value
+                raise AuditWriteError(f"redaction failed: {type(exc).__name__}") from None
         self._seq += 1
         head = {"v": SCHEMA_VERSION, "ts": time.time(), "session": self.session_id, "seq": self._seq}
         unsealed = orjson.dumps({**head, "prev": self._prev, **record}, default=str)
@@ -56,6 +67,19 @@ class AuditFile:
         if written != len(data):
             raise AuditWriteError(f"{self.path}: short write ({written} of {len(data)} bytes)")
         self._prev = line_hash(line)
+
+    def _redacted(self, record: dict[str, Any]) -> dict[str, Any]:
+        if self._redactor is None:
+            import hashlib
+            import hmac
+
+            from lilith.audit.redact import Redactor
+
+            # Tags are keyed by a key derived from the audit key, so the same value correlates across records
+            # (and runs with the same key) without being recoverable from the log.
+            self._redactor = Redactor(hmac.new(self._key, b"lilith redaction tags", hashlib.sha256).digest())
+        redactor = self._redactor
+        return {k: redactor.redact_value(v) if k in REDACTED_FIELDS else v for k, v in record.items()}
 
     def close(self) -> None:
         with self._lock:

@@ -179,15 +179,21 @@ class Session:
 
     def _audited(self, message: Message, decision: Decision) -> Decision:
         params = message.body.get("params")
+        params = params if isinstance(params, dict) else {}
         record = {
             "event": "decision",
             "decision": "would-deny" if decision.would_deny else "allow" if decision.allowed else "deny",
             "method": message.method,
-            "tool": params.get("name") if isinstance(params, dict) else None,
+            "tool": params.get("name"),
             "request_id": message.id,
             "rule": decision.rule,
             "reason": decision.reason,
         }
+        # Logged, never dropped; the audit sink redacts them before they reach the disk.
+        if message.method == "tools/call":
+            record["arguments"] = params.get("arguments", {})
+        if "uri" in params:
+            record["uri"] = params["uri"]
         try:
             self._audit.record(record)
         except AuditWriteError as exc:

@@ -62,6 +62,7 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
 
     holder = PolicyHolder(policy, policy_path, log, audit)
     first_server = launcher.finish()
+    _record_start(audit, log, spec, policy_path, first_server.pid)
     limits = Limits(
         max_client_line_bytes=args.max_line_bytes,
         max_server_line_bytes=args.max_server_line_bytes,
@@ -113,3 +114,12 @@ def _checked_configuration(
         ),
     )
     return chosen, audit, spec
+
+
+def _record_start(audit: AuditFile | NoAudit, log: StderrLog, spec: ServerSpec, policy: str | None, pid: int) -> None:
+    from lilith.errors import AuditWriteError
+
+    try:
+        audit.record({"event": "session_start", "server_command": list(spec.argv), "server_pid": pid, "policy": policy})
+    except AuditWriteError as exc:  # every decision will be denied for the same reason; say so now
+        log.log("error", "audit_write_failed", error=str(exc))
