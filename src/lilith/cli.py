@@ -54,6 +54,12 @@ def _add_run_options(parser: argparse.ArgumentParser, *, zero: bool) -> None:
         metavar="FILE",
         help="HMAC key for the audit log (default: $LILITH_AUDIT_KEY_FILE, else one created in ~/.config/lilith)",
     )
+    parser.add_argument(
+        "--audit-fsync",
+        choices=["always", "interval", "never"],
+        default="interval",
+        help="flush the audit log to disk after every record, once a second (default), or never",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
     parser.add_argument(

@@ -105,3 +105,13 @@ def test_arguments_are_logged_redacted_never_raw(start_proxy: StartProxy) -> Non
     assert "<card:" in echo["arguments"]["note"]
     assert "<aws_key:" in echo["arguments"]["note"]
     assert _verify(run.audit).returncode == 0
+
+
+def test_fsync_always_works_end_to_end(start_proxy: StartProxy) -> None:
+    run = start_proxy("--audit-fsync", "always")
+    run.proxy.initialize()
+    for _ in range(5):
+        assert "result" in run.proxy.tool("echo")
+    assert run.proxy.close() == 0
+    assert _verify(run.audit).returncode == 0
+    assert sum(1 for line in run.audit.read_text().splitlines() if '"decision"' in line) == 5

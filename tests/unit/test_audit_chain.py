@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,3 +81,34 @@ def test_a_torn_last_record_is_reported_and_sealed_by_the_next_writer(tmp_path: 
     verdict = verify(path.read_bytes(), KEY)
     assert verdict.ok, str(verdict)
     assert b'"event":"log_resumed"' in path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("policy", "after_records", "after_sync"), [("always", 3, 3), ("interval", 0, 1), ("never", 0, 0)]
+)
+def test_fsync_policies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str, after_records: int, after_sync: int
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(os, "fsync", calls.append)
+    audit = AuditFile(str(tmp_path / "a.jsonl"), KEY, policy)
+    for n in range(3):
+        audit.record({"event": "decision", "n": n})
+    assert len(calls) == after_records
+    audit.sync()
+    audit.sync()  # nothing new written: no second flush
+    assert len(calls) == after_sync
+    audit.close()
+    assert len(calls) == after_sync  # close flushes only what is still unflushed
+
+
+def test_a_failing_fsync_denies_under_always(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lilith.errors import AuditWriteError
+
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", broken)
+    audit = AuditFile(str(tmp_path / "a.jsonl"), KEY, "always")
+    with pytest.raises(AuditWriteError, match="fsync failed"):
+        audit.record({"event": "decision"})

@@ -25,10 +25,21 @@ SCHEMA_VERSION = 1
 REDACTED_FIELDS = ("arguments", "uri", "server_command")
 
 
+FSYNC_POLICIES = ("always", "interval", "never")
+
+
 class AuditFile:
-    def __init__(self, path: str, key: bytes) -> None:
+    """``fsync``: ``always`` after every record; ``interval`` when the proxy's once-a-second tick calls
+    ``sync()`` and on close; ``never`` leaves it to the OS (a write that returned survives a Lilith crash
+    either way; fsync is about surviving a machine crash)."""
+
+    def __init__(self, path: str, key: bytes, fsync: str = "interval") -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise ConfigError(f"--audit-fsync must be one of {', '.join(FSYNC_POLICIES)}")
         self.path = path
         self._key = key
+        self._fsync = fsync
+        self._dirty = False
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             last, torn = last_whole_line(path)
@@ -67,6 +78,24 @@ class AuditFile:
         if written != len(data):
             raise AuditWriteError(f"{self.path}: short write ({written} of {len(data)} bytes)")
         self._prev = line_hash(line)
+        self._dirty = True
+        if self._fsync == "always":
+            self._sync_locked()
+
+    def sync(self) -> None:
+        """Flush to stable storage if anything was written since the last sync (the ``interval`` policy)."""
+        with self._lock:
+            if self._fsync == "interval":
+                self._sync_locked()
+
+    def _sync_locked(self) -> None:
+        if not self._dirty or self._fd < 0:
+            return
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise AuditWriteError(f"{self.path}: fsync failed: {exc.strerror}") from None
+        self._dirty = False
 
     def _redacted(self, record: dict[str, Any]) -> dict[str, Any]:
         if self._redactor is None:
@@ -84,8 +113,9 @@ class AuditFile:
     def close(self) -> None:
         with self._lock:
             if self._fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.fsync(self._fd)
+                if self._fsync != "never":
+                    with contextlib.suppress(AuditWriteError):
+                        self._sync_locked()
                 os.close(self._fd)
                 self._fd = -1
 
@@ -94,6 +124,9 @@ class NoAudit:
     """Used when no audit log was asked for."""
 
     def record(self, record: dict[str, Any]) -> None:
+        return None
+
+    def sync(self) -> None:
         return None
 
     def close(self) -> None:

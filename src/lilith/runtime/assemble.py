@@ -86,7 +86,9 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
         stdin_grace_seconds=args.shutdown_grace,
         term_grace_seconds=args.shutdown_grace,
     )
-    return StdioProxy(Session(gate, audit, log, limits), spec, log, options, first_server=first_server, policy=holder)
+    return StdioProxy(
+        Session(gate, audit, log, limits), spec, log, options, first_server=first_server, policy=holder, audit=audit
+    )
 
 
 def _checked_configuration(
@@ -101,7 +103,7 @@ def _checked_configuration(
         key, key_file, created = load_or_create_key(args.audit_key_file)
         if created:
             log.log("warning", "audit_key_created", file=key_file, detail="keep it: it verifies this log")
-        audit = AuditFile(args.audit_log, key)
+        audit = AuditFile(args.audit_log, key, args.audit_fsync)
     spec = ServerSpec(
         argv=tuple(server),
         env=server_environment(os.environ, args.env_allow),

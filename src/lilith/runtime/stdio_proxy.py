@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from lilith.audit.writer import AuditFile, NoAudit
 from lilith.core.framing import LineFramer, OversizedLine
 from lilith.core.session import Effects, Session
-from lilith.errors import ServerStartError
+from lilith.errors import AuditWriteError, ServerStartError
 from lilith.runtime.logs import StderrLog
 from lilith.runtime.policy_holder import PolicyHolder
 from lilith.runtime.supervisor import ServerExit, ServerProcess, ServerSpec, start_server
@@ -86,6 +87,7 @@ class StdioProxy:
         start: Callable[[ServerSpec], ServerProcess] = start_server,
         first_server: ServerProcess | None = None,
         policy: PolicyHolder | None = None,
+        audit: AuditFile | NoAudit | None = None,
     ) -> None:
         self._session = session
         self._spec = spec
@@ -96,6 +98,7 @@ class StdioProxy:
         self._start = start
         self._first_server = first_server
         self._policy = policy
+        self._audit = audit
         self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         self._session_lock = threading.Lock()
         self._server_ready = threading.Event()
@@ -107,6 +110,13 @@ class StdioProxy:
     # ------------------------------------------------------------------ lifecycle (main thread)
     def run(self) -> int:
         """Serve until the client leaves or the server is gone for good; return the exit code."""
+        try:
+            return self._serve()
+        finally:
+            if self._audit is not None:
+                self._audit.close()
+
+    def _serve(self) -> int:
         self._install_signal_handlers()
         # Per-message objects are acyclic and freed by reference counting; the cyclic collector only adds
         # pauses on the hot path. Freeze what start-up allocated and collect young objects rarely.
@@ -123,8 +133,7 @@ class StdioProxy:
             try:
                 event = self._events.get(timeout=POLICY_POLL_SECONDS)
             except queue.Empty:
-                if self._policy is not None:
-                    self._policy.reload_if_changed()
+                self._tick()
                 continue
             if event.kind == "reload":
                 if self._policy is not None:
@@ -187,6 +196,16 @@ class StdioProxy:
             effects = self._session.server_lost(_describe(ended))
         self._client.write_lines(effects.to_client)
         return ended
+
+    def _tick(self) -> None:
+        """Once a second when idle: pick up a changed policy file; flush the audit log (fsync interval)."""
+        if self._policy is not None:
+            self._policy.reload_if_changed()
+        if self._audit is not None:
+            try:
+                self._audit.sync()
+            except AuditWriteError as exc:
+                self._log.log("error", "audit_sync_failed", error=str(exc))
 
     def _shutdown(self) -> None:
         self._stopping = True
