@@ -25,8 +25,8 @@ def line_hash(line: bytes) -> str:
 
 def seal(unsealed: bytes, key: bytes) -> bytes:
     """``unsealed`` is a JSON object's bytes (ending in ``}``, no newline); return it with its MAC appended."""
-    mac = hmac.new(key, unsealed, hashlib.sha256).hexdigest()
-    return unsealed[:-1] + b',"mac":"' + mac.encode() + b'"}'
+    mac = hmac.digest(key, unsealed, "sha256").hex().encode()  # one-shot: no HMAC object per record
+    return b"".join((unsealed[:-1], b',"mac":"', mac, b'"}'))
 
 
 def mac_ok(line: bytes, key: bytes) -> bool:

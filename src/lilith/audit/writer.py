@@ -12,6 +12,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lilith.audit.chain import GENESIS, last_whole_line, line_hash, seal
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 # Fields that may carry personal data or secrets: redacted before anything reaches the disk.
 REDACTED_FIELDS = ("arguments", "uri", "server_command")
+_REDACTED = frozenset(REDACTED_FIELDS)
 
 
 FSYNC_POLICIES = ("always", "interval", "never")
@@ -48,6 +50,7 @@ class AuditFile:
         self._lock = threading.Lock()
         self._seq = 0
         self._prev = line_hash(last) if last is not None else GENESIS
+        self._dumps: Callable[..., bytes] | None = None
         self._redactor: Redactor | None = None  # built on first use: it is not needed before the server starts
         self.session_id = os.urandom(16).hex()  # not uuid: its import is slow, and only uniqueness matters
         if torn:
@@ -59,17 +62,21 @@ class AuditFile:
             self._write_record(record)
 
     def _write_record(self, record: dict[str, Any], lead: bytes = b"") -> None:
-        import orjson  # here, not at module level: the file is opened before the server starts, orjson after
+        dumps = self._dumps
+        if dumps is None:  # orjson is imported on first use: the file is opened before the server starts
+            import orjson
 
-        if any(field in record for field in REDACTED_FIELDS):
+            dumps = self._dumps = orjson.dumps
+        if not _REDACTED.isdisjoint(record.keys()):
             try:
                 record = self._redacted(record)
             except Exception as exc:  # a redaction bug must deny the call, never write the raw value
                 raise AuditWriteError(f"redaction failed: {type(exc).__name__}") from None
         self._seq += 1
-        head = {"v": SCHEMA_VERSION, "ts": time.time(), "session": self.session_id, "seq": self._seq}
-        unsealed = orjson.dumps({**head, "prev": self._prev, **record}, default=str)
-        line = seal(unsealed, self._key)
+        full = {"v": SCHEMA_VERSION, "ts": time.time(), "session": self.session_id, "seq": self._seq}
+        full["prev"] = self._prev
+        full.update(record)
+        line = seal(dumps(full, default=str), self._key)
         data = lead + line + b"\n"
         try:
             written = os.write(self._fd, data)
@@ -108,7 +115,11 @@ class AuditFile:
             # (and runs with the same key) without being recoverable from the log.
             self._redactor = Redactor(hmac.new(self._key, b"lilith redaction tags", hashlib.sha256).digest())
         redactor = self._redactor
-        return {k: redactor.redact_value(v) if k in REDACTED_FIELDS else v for k, v in record.items()}
+        redacted = dict(record)
+        for field in REDACTED_FIELDS:
+            if field in redacted:
+                redacted[field] = redactor.redact_value(redacted[field])
+        return redacted
 
     def close(self) -> None:
         with self._lock:
