@@ -44,6 +44,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds: {text!r}")
+    return value
+
+
 def _add_run_options(parser: argparse.ArgumentParser, *, zero: bool) -> None:
     parser.add_argument("--policy", metavar="FILE", help="policy file (default: $LILITH_POLICY; none = deny all)")
     parser.add_argument(
@@ -76,7 +86,36 @@ def _add_run_options(parser: argparse.ArgumentParser, *, zero: bool) -> None:
     parser.add_argument("--max-server-line-bytes", type=parse_size, default=64 * 1024**2, metavar="SIZE")
     parser.add_argument("--max-depth", type=positive_int, default=64, metavar="N")
     parser.add_argument("--max-batch", type=positive_int, default=64, metavar="N")
-    parser.add_argument("--shutdown-grace", type=float, default=2.0, metavar="SECONDS")
+    parser.add_argument(
+        "--shutdown-grace",
+        "--shutdown-timeout",
+        dest="shutdown_grace",
+        type=positive_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="at shutdown, wait this long after closing the server's stdin, and again after SIGTERM (default 2)",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="answer a request the server has not answered in this time with an error, and cancel it (default 60)",
+    )
+    parser.add_argument(
+        "--request-timeout-max",
+        type=positive_seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="progress notifications extend a request's deadline, never past this (default 600)",
+    )
+    parser.add_argument(
+        "--startup-timeout",
+        type=positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="the server must answer its first request (initialize) in this time, or it is treated as failed",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 POLICY_DENIED = -32000
 SERVER_UNAVAILABLE = -32001
+REQUEST_TIMEOUT = -32001  # the code MCP SDKs use for a request that got no answer in time
 
 
 class LilithError(Exception):

@@ -18,6 +18,19 @@ Usage::
 
 Every result object carries ``"x-hostile": true`` so tests can check that unknown
 fields survive the trip. Diagnostics go to stderr, one line per message.
+
+Scripting tools for red-team tests (callable, but not advertised in ``tools/list``, so
+listings stay as they were):
+
+``emit`` ``{"lines": [...], "answer": true}``
+    Write each line raw to stdout now (a string, or ``{"hex": "..."}`` for bytes that
+    need not be UTF-8); ``{id}`` in a string becomes the JSON of this call's id. Then
+    answer the call, unless ``answer`` is false.
+``script_reply`` ``{"method": "tools/list", "lines": [...]}``
+    The next request for ``method`` is answered by writing these lines instead (``{id}``
+    is that request's id); scripts for one method are used in order, once each.
+``env`` ``{"names": [...]}``
+    The names of all environment variables of this process, and the values of ``names``.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 JSONObj = dict[str, Any]
@@ -131,6 +145,8 @@ class HostileServer:
         self._next_server_request = 0
         # server->client request id -> (original tools/call id, kind, modern era)
         self._pending: dict[str, tuple[Any, str, bool]] = {}
+        # method -> queued raw replies (see ``script_reply``)
+        self._scripted: dict[str, list[list[Any]]] = {}
 
     # ----------------------------------------------------------------- output
     def log(self, text: str) -> None:
@@ -238,6 +254,8 @@ class HostileServer:
             return self.error(msg_id, INTERNAL_ERROR, f"Internal error: {exc}")
 
     def dispatch(self, msg_id: Any, method: str, params: JSONObj, modern: bool, in_batch: bool) -> JSONObj | None:
+        if self.play_script(method, msg_id):
+            return None
         if method == "initialize":
             requested = params.get("protocolVersion")
             version = requested if requested in HANDSHAKE_VERSIONS else LATEST_HANDSHAKE
@@ -360,13 +378,72 @@ class HostileServer:
             if in_batch:
                 time.sleep(ms / 1000)
                 return response
+            self.progress_while_slow(params, args, ms)
             timer = threading.Timer(ms / 1000, self.send, args=(response,))
             timer.daemon = True
             timer.start()
             return None
+        if name in ("emit", "script_reply", "env"):
+            return self.scripting_tool(name, msg_id, args, text_result)
         return self.result(
             msg_id, {"content": [{"type": "text", "text": f"Unknown tool: {name}"}], "isError": True}, modern
         )
+
+    # ------------------------------------------------------- scripting tools
+    def write_templates(self, lines: list[Any], msg_id: Any) -> None:
+        for line in lines:
+            if isinstance(line, dict) and isinstance(line.get("hex"), str):
+                self.write_raw(bytes.fromhex(line["hex"]))
+            else:
+                self.write_raw(str(line).replace("{id}", json.dumps(msg_id)).encode("utf-8"))
+
+    def play_script(self, method: str, msg_id: Any) -> bool:
+        with self._state_lock:
+            queue = self._scripted.get(method)
+            lines = queue.pop(0) if queue else None
+        if lines is None:
+            return False
+        self.log(f"scripted reply to {method} id={msg_id!r}")
+        self.write_templates(lines, msg_id)
+        return True
+
+    def scripting_tool(
+        self, name: str, msg_id: Any, args: JSONObj, text_result: Callable[..., JSONObj]
+    ) -> JSONObj | None:
+        if name == "env":
+            wanted = args.get("names") or []
+            values = {key: os.environ.get(key) for key in wanted if isinstance(key, str)}
+            listing = {"names": sorted(os.environ), "values": values}
+            return text_result(json.dumps(listing, sort_keys=True), structuredContent=listing)
+        lines = args.get("lines")
+        if not isinstance(lines, list):
+            return self.error(msg_id, INVALID_PARAMS, f"{name} needs a list 'lines'")
+        if name == "script_reply":
+            method = args.get("method")
+            if not isinstance(method, str):
+                return self.error(msg_id, INVALID_PARAMS, "script_reply needs a string 'method'")
+            with self._state_lock:
+                self._scripted.setdefault(method, []).append(lines)
+            return text_result(f"scripted {method}")
+        self.write_templates(lines, msg_id)
+        return text_result(f"emitted {len(lines)}") if args.get("answer", True) else None
+
+    def progress_while_slow(self, params: dict[str, Any], args: dict[str, Any], ms: float) -> None:
+        """``slow`` with ``progress_every_ms`` (and a progressToken) reports progress until it answers."""
+        every = args.get("progress_every_ms")
+        meta = params.get("_meta")
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        if not isinstance(every, int | float) or every <= 0 or token is None:
+            return
+        for step in range(1, int(ms // every) + 1):
+            note = {
+                "jsonrpc": "2.0",
+                "method": "notifications/progress",
+                "params": {"progressToken": token, "progress": step},
+            }
+            timer = threading.Timer(step * every / 1000, self.send, args=(note,))
+            timer.daemon = True
+            timer.start()
 
     def fork_daemon(self, pidfile: str, keep_stdio: bool) -> int:
         read_fd, write_fd = os.pipe()

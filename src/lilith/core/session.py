@@ -10,6 +10,7 @@ unexpected exception never lets a message through.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from lilith.errors import (
     INVALID_REQUEST,
     PARSE_ERROR,
     POLICY_DENIED,
+    REQUEST_TIMEOUT,
     SERVER_UNAVAILABLE,
     AuditWriteError,
     InvalidRequest,
@@ -32,6 +34,11 @@ from lilith.policy.decision import Decision
 
 BATCH_VERSION = "2025-03-26"
 INTERNAL_ID_PREFIX = "lilith-internal-"
+_NEVER = float("inf")
+
+
+def _no_clock() -> float:
+    return 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,12 @@ class Limits:
     max_server_line_bytes: int = 64 * 1024 * 1024
     max_depth: int = 64
     max_batch: int = 64
+    # Seconds a forwarded client request may wait for the server's answer; progress notifications push the
+    # deadline out again, never past ``request_timeout_max`` after the request was sent. A request sent
+    # before the server has said anything (its first, usually ``initialize``) gets ``startup_timeout``.
+    request_timeout: float = 60.0
+    request_timeout_max: float = 600.0
+    startup_timeout: float = 30.0
 
 
 class Effects:
@@ -60,13 +73,29 @@ class _Batch:
 
 
 class _Pending:
-    __slots__ = ("batch", "internal", "method", "request_id")
+    __slots__ = ("batch", "deadline", "internal", "method", "progress", "request_id", "sent", "startup", "tool")
 
     def __init__(self, method: str, request_id: Any, batch: _Batch | None = None, internal: bool = False) -> None:
         self.method = method
         self.request_id = request_id
         self.batch = batch
         self.internal = internal
+        # Set for requests the client sends to the server (the ones Lilith times out):
+        self.sent = 0.0
+        self.deadline = _NEVER
+        self.startup = False
+        self.progress: IdKey | None = None
+        self.tool: str | None = None
+
+
+class Expired:
+    """What ``Session.expire`` found: lines to send, and whether the server failed to start in time."""
+
+    __slots__ = ("effects", "startup_failed")
+
+    def __init__(self) -> None:
+        self.effects = Effects()
+        self.startup_failed = False
 
 
 class _Out:
@@ -81,8 +110,18 @@ class _Out:
 
 
 class Session:
-    def __init__(self, gate: Gate, audit: AuditSink, log: EventLog, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        gate: Gate,
+        audit: AuditSink,
+        log: EventLog,
+        limits: Limits | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """``clock``: monotonic seconds. Without one, requests never time out (unit tests of other things)."""
         self.limits = limits or Limits()
+        self._clock = clock or _no_clock
+        self._timeouts = clock is not None
         self._gate = gate
         self._audit = audit
         self._log = log
@@ -92,9 +131,15 @@ class Session:
         self._initialize: dict[str, Any] | None = None
         self._initialized: dict[str, Any] | None = None
         self._internal_seq = 0
+        self._server_spoke = False  # has the current server process sent anything yet?
+        self._arrived = 0.0  # when the client line being handled arrived (for the decision's latency)
+        self._decisions = 0
+        self._denied = 0
+        self._progress: dict[IdKey, IdKey] = {}  # progress token -> request id, for deadline extension
 
     # ------------------------------------------------------------------ client -> server
     def from_client(self, line: bytes | OversizedLine) -> Effects:
+        self._arrived = self._clock()
         effects = Effects()
         if isinstance(line, OversizedLine):
             self._log.log("warning", "client_line_too_long", limit=line.limit)
@@ -172,10 +217,27 @@ class Session:
         method = message.method or ""
         if method == "initialize":
             self._initialize = copy.deepcopy(message.body)
-        self._from_client[key] = _Pending(method, message.id, out.batch)
+        pending = self._from_client[key] = _Pending(method, message.id, out.batch)
+        if self._timeouts:
+            self._start_clock(pending, message)
         if out.batch is not None:
             out.batch.waiting.add(key)
         out.forwarded.append(message.body)
+
+    def _start_clock(self, pending: _Pending, message: Message) -> None:
+        limits = self.limits
+        now = pending.sent = self._clock()
+        pending.startup = not self._server_spoke
+        pending.deadline = now + (limits.startup_timeout if pending.startup else limits.request_timeout)
+        params = message.body.get("params")
+        if isinstance(params, dict):
+            name = params.get("name")
+            pending.tool = name if isinstance(name, str) else None
+            meta = params.get("_meta")
+            token = meta.get("progressToken") if isinstance(meta, dict) else None
+            if isinstance(token, str | int) and not isinstance(token, bool):
+                pending.progress = id_key(token)
+                self._progress[pending.progress] = id_key(message.id)
 
     def _audited(self, message: Message, decision: Decision) -> Decision:
         params = message.body.get("params")
@@ -194,11 +256,18 @@ class Session:
             record["arguments"] = params.get("arguments", {})
         if "uri" in params:
             record["uri"] = params["uri"]
+        if self._timeouts:
+            record["latency_us"] = int((self._clock() - self._arrived) * 1_000_000)
         try:
             self._audit.record(record)
         except AuditWriteError as exc:
             self._log.log("error", "audit_write_failed", error=str(exc))
+            self._decisions += 1
+            self._denied += 1
             return Decision(False, "audit-failure", f"the audit log could not be written: {exc}")
+        self._decisions += 1
+        if not decision.allowed:
+            self._denied += 1
         return decision
 
     def _client_notification(self, message: Message, out: _Out) -> None:
@@ -226,6 +295,7 @@ class Session:
         except ProtocolError as exc:
             self._log.log("warning", "server_sent_invalid_json", error=exc.message, preview=_preview(line))
             return effects
+        self._server_spoke = True
         if isinstance(value, list):
             if self.protocol_version != BATCH_VERSION or not value or len(value) > self.limits.max_batch:
                 self._log.log("warning", "server_batch_refused", size=len(value))
@@ -246,7 +316,7 @@ class Session:
             message = classify(value)
         except ProtocolError as exc:
             self._log.log("warning", "server_sent_invalid_message", error=exc.message)
-            pending = self._from_client.pop(id_key(exc.request_id), None) if exc.request_id is not None else None
+            pending = self._answered(id_key(exc.request_id)) if exc.request_id is not None else None
             if pending is not None and not pending.internal:
                 body = error_response(
                     pending.request_id, INTERNAL_ERROR, "Lilith: the MCP server sent an invalid response"
@@ -261,13 +331,15 @@ class Session:
             else:
                 if message.method == "notifications/cancelled":
                     self._forget(self._from_server, message)
+                elif message.method == "notifications/progress":
+                    self._progressed(message)
                 forwarded.append(message.body)
         except Exception as exc:
             self._log.log("error", "server_message_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _server_response(self, message: Message, effects: Effects, forwarded: list[dict[str, Any]]) -> None:
         key = message.id_key
-        pending = self._from_client.pop(key, None) if key is not None else None
+        pending = self._answered(key) if key is not None else None
         if pending is None:
             self._log.log("warning", "server_response_unknown_id", id=message.id)
             return
@@ -276,6 +348,8 @@ class Session:
             version = result.get("protocolVersion") if isinstance(result, dict) else None
             if isinstance(version, str):
                 self.protocol_version = version
+            if not pending.internal:
+                self._record_initialize(result)
         if pending.internal:
             if "error" in message.body:
                 self._log.log("error", "handshake_replay_failed", error=message.body["error"])
@@ -325,6 +399,8 @@ class Session:
         pending_requests = list(self._from_client.values())
         self._from_client.clear()
         self._from_server.clear()
+        self._progress.clear()
+        self._server_spoke = False  # a restarted server must answer its first request within startup_timeout
         for pending in pending_requests:
             if pending.internal:
                 continue
@@ -341,7 +417,11 @@ class Session:
         self._internal_seq += 1
         request = dict(self._initialize)
         request["id"] = f"{INTERNAL_ID_PREFIX}{self._internal_seq}"
-        self._from_client[id_key(request["id"])] = _Pending("initialize", request["id"], internal=True)
+        pending = self._from_client[id_key(request["id"])] = _Pending("initialize", request["id"], internal=True)
+        if self._timeouts:
+            pending.sent = self._clock()
+            pending.startup = True
+            pending.deadline = pending.sent + self.limits.startup_timeout
         effects.to_server.append(encode(request))
         if self._initialized is not None:
             effects.to_server.append(encode(self._initialized))
@@ -351,12 +431,117 @@ class Session:
     def in_flight(self) -> int:
         return len(self._from_client)
 
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"decisions": self._decisions, "denied": self._denied}
+
+    def _record_initialize(self, result: Any) -> None:
+        """Who is talking to whom, once the handshake completes (the session's start record predates it)."""
+        params = self._initialize.get("params") if self._initialize is not None else None
+        params = params if isinstance(params, dict) else {}
+        result = result if isinstance(result, dict) else {}
+        record = {
+            "event": "initialize",
+            "client_info": params.get("clientInfo"),
+            "protocol_version": params.get("protocolVersion"),
+            "server_info": result.get("serverInfo"),
+            "negotiated_version": result.get("protocolVersion"),
+        }
+        try:
+            self._audit.record(record)
+        except AuditWriteError as exc:
+            self._log.log("error", "audit_write_failed", error=str(exc))
+
+    # ------------------------------------------------------------------ timeouts
+    def next_deadline(self) -> float | None:
+        """When ``expire`` next has something to do (monotonic seconds), or None."""
+        if not self._timeouts or not self._from_client:
+            return None
+        return min(pending.deadline for pending in self._from_client.values())
+
+    def expire(self) -> Expired:
+        """Answer every client request whose deadline has passed, and tell the server to stop working on it."""
+        expired = Expired()
+        if not self._timeouts:
+            return expired
+        now = self._clock()
+        late = [(key, p) for key, p in self._from_client.items() if p.deadline <= now]
+        direct: list[dict[str, Any]] = []
+        for key, pending in late:
+            self._answered(key)
+            waited = round(now - pending.sent, 3)
+            if pending.startup:
+                expired.startup_failed = True
+            self._log.log(
+                "error" if pending.startup else "warning",
+                "server_start_timeout" if pending.startup else "request_timeout",
+                method=pending.method,
+                id=pending.request_id,
+                after_seconds=waited,
+            )
+            self._record_timeout(pending, waited)
+            if pending.method != "initialize":  # the spec forbids cancelling initialize
+                cancel = {"requestId": pending.request_id, "reason": f"Lilith: no answer within {waited:g} s"}
+                expired.effects.to_server.append(
+                    encode({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": cancel})
+                )
+            if pending.internal:
+                continue
+            what = "start" if pending.startup else "answer"
+            body = error_response(
+                pending.request_id,
+                REQUEST_TIMEOUT,
+                f"Lilith: the MCP server did not {what} {pending.method} within {waited:g} s",
+                {"timeout_seconds": waited},
+            )
+            self._deliver(pending, body, expired.effects, direct)
+        expired.effects.to_client.extend(encode(body) for body in direct)
+        return expired
+
+    def _record_timeout(self, pending: _Pending, waited: float) -> None:
+        record = {
+            "event": "request_timeout",
+            "request_id": pending.request_id,
+            "method": pending.method,
+            "tool": pending.tool,
+            "after_seconds": waited,
+            "startup": pending.startup,
+        }
+        try:
+            self._audit.record(record)
+        except AuditWriteError as exc:  # the request is answered either way; nothing goes out because of it
+            self._log.log("error", "audit_write_failed", error=str(exc))
+
+    def _progressed(self, message: Message) -> None:
+        """A progress notification for a request: its deadline restarts, up to the hard maximum."""
+        if not self._timeouts:
+            return
+        params = message.body.get("params")
+        token = params.get("progressToken") if isinstance(params, dict) else None
+        if not isinstance(token, str | int) or isinstance(token, bool):
+            return
+        key = self._progress.get(id_key(token))
+        pending = self._from_client.get(key) if key is not None else None
+        if pending is None:
+            return
+        limits = self.limits
+        extended = self._clock() + limits.request_timeout
+        pending.deadline = min(max(pending.deadline, extended), pending.sent + limits.request_timeout_max)
+
+    def _answered(self, key: IdKey) -> _Pending | None:
+        """Take a client request off the in-flight table (it was answered, cancelled or timed out)."""
+        pending = self._from_client.pop(key, None)
+        if pending is not None and pending.progress is not None:
+            self._progress.pop(pending.progress, None)
+        return pending
+
     def _forget(self, table: dict[IdKey, _Pending], message: Message) -> None:
         params = message.body.get("params")
         request_id = params.get("requestId") if isinstance(params, dict) else None
         if request_id is None:
             return
-        pending = table.pop(id_key(request_id), None)
+        key = id_key(request_id)
+        pending = self._answered(key) if table is self._from_client else table.pop(key, None)
         if pending is not None and pending.batch is not None:
             pending.batch.waiting.discard(id_key(request_id))
 

@@ -68,6 +68,9 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
         max_server_line_bytes=args.max_server_line_bytes,
         max_depth=args.max_depth,
         max_batch=args.max_batch,
+        request_timeout=args.request_timeout,
+        request_timeout_max=max(args.request_timeout, args.request_timeout_max),
+        startup_timeout=args.startup_timeout,
     )
     import time
 
@@ -87,7 +90,13 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
         term_grace_seconds=args.shutdown_grace,
     )
     return StdioProxy(
-        Session(gate, audit, log, limits), spec, log, options, first_server=first_server, policy=holder, audit=audit
+        Session(gate, audit, log, limits, time.monotonic),
+        spec,
+        log,
+        options,
+        first_server=first_server,
+        policy=holder,
+        audit=audit,
     )
 
 

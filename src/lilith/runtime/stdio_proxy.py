@@ -29,6 +29,7 @@ from lilith.runtime.supervisor import ServerExit, ServerProcess, ServerSpec, sta
 
 READ_CHUNK = 256 * 1024
 POLICY_POLL_SECONDS = 1.0
+DEADLINE_POLL_SECONDS = 0.1  # how late a request timeout may be noticed, at worst
 GC_YOUNG_THRESHOLD = 50_000
 
 
@@ -129,11 +130,18 @@ class StdioProxy:
             return 1
         threading.Thread(target=self._client_loop, name="lilith-client-reader", daemon=True).start()
         restarts = 0
+        next_tick = time.monotonic() + POLICY_POLL_SECONDS
         while True:
             try:
-                event = self._events.get(timeout=POLICY_POLL_SECONDS)
+                event = self._events.get(timeout=self._wait_seconds(next_tick))
             except queue.Empty:
+                event = None
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = now + POLICY_POLL_SECONDS
                 self._tick()
+            self._expire_requests()
+            if event is None:
                 continue
             if event.kind == "reload":
                 if self._policy is not None:
@@ -142,11 +150,11 @@ class StdioProxy:
             if event.kind == "client_eof":
                 self._log.log("info", "client_closed")
                 self._shutdown()
-                return 0
+                return self._ended("client_closed", 0)
             if event.kind == "signal":
                 self._log.log("info", "signal_received", signal=signal.Signals(event.detail).name)
                 self._shutdown()
-                return 128 + int(event.detail)
+                return self._ended("signal", 128 + int(event.detail))
             if event.kind == "server_eof" and event.detail == self._generation:
                 ended = self._reap_server()
                 if self._options.restart == "on-failure" and restarts < self._options.max_restarts and _failed(ended):
@@ -156,10 +164,48 @@ class StdioProxy:
                     time.sleep(delay)
                     try:
                         self._launch(replay=True)
+                        self._record({"event": "server_restart", "attempt": restarts, "pid": self._pid()})
                         continue
                     except ServerStartError as exc:
                         self._log.log("error", "server_restart_failed", error=str(exc))
-                return 0 if ended.returncode == 0 and ended.limit is None else 1
+                return self._ended("server_exit", 0 if ended.returncode == 0 and ended.limit is None else 1)
+
+    def _wait_seconds(self, next_tick: float) -> float:
+        """Sleep until the next tick, or sooner while requests are waiting on the server (for timeouts)."""
+        with self._session_lock:
+            waiting = self._session.in_flight > 0
+        return max(0.0, min(next_tick - time.monotonic(), DEADLINE_POLL_SECONDS if waiting else POLICY_POLL_SECONDS))
+
+    def _expire_requests(self) -> None:
+        with self._session_lock:
+            deadline = self._session.next_deadline()
+            if deadline is None or deadline > time.monotonic():
+                return
+            expired = self._session.expire()
+        self._execute(expired.effects)
+        server = self._server
+        if expired.startup_failed and server is not None:
+            # A server that cannot answer its first request in time is not coming up: treat it as failed
+            # (the reader sees its stdout close; restart policy and exit code follow as for a crash).
+            self._log.log("error", "server_start_timed_out", pid=server.pid)
+            server.kill()
+
+    def _ended(self, reason: str, exit_code: int) -> int:
+        counts = self._session.counts
+        self._record({"event": "session_end", "reason": reason, "exit_code": exit_code, **counts})
+        return exit_code
+
+    def _record(self, record: dict[str, Any]) -> None:
+        """Lifecycle records: written when possible; nothing waits on them, so a failure is only logged."""
+        if self._audit is None:
+            return
+        try:
+            self._audit.record(record)
+        except AuditWriteError as exc:
+            self._log.log("error", "audit_write_failed", error=str(exc))
+
+    def _pid(self) -> int | None:
+        return self._server.pid if self._server is not None else None
 
     def _launch(self, *, replay: bool) -> None:
         server, self._first_server = self._first_server or self._start(self._spec), None
@@ -193,8 +239,20 @@ class StdioProxy:
             limit=ended.limit,
         )
         with self._session_lock:
+            failed = self._session.in_flight
             effects = self._session.server_lost(_describe(ended))
         self._client.write_lines(effects.to_client)
+        self._record(
+            {
+                "event": "server_exit",
+                "pid": server.pid,
+                "returncode": ended.returncode,
+                "signal": ended.signal,
+                "reason": ended.reason,
+                "limit": ended.limit,
+                "pending_failed": failed,
+            }
+        )
         return ended
 
     def _tick(self) -> None:
