@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,8 @@ HOSTILE = REPO / "tests" / "servers" / "hostile_server.py"
 NODE_BIN = REPO / ".peers" / "node_modules" / ".bin"
 
 POLICY_DENIED = -32000
+# A call of mcp-server-time's that the interop policies deny.
+CONVERT_TIME_ARGS = {"source_timezone": "Etc/UTC", "time": "12:00", "target_timezone": "Asia/Tokyo"}
 
 # Generous per-request bound (seconds): keeps a wedged peer from eating the whole pytest-timeout budget.
 READ_TIMEOUT = 20.0
@@ -176,6 +178,14 @@ class Interop:
 
     def assert_denied(self, exc: BaseException) -> None:
         assert_denied(exc)
+
+    async def denied_unless_direct(self, call: Callable[[], Awaitable[Any]]) -> None:
+        """Behind Lilith, ``call`` must fail with a policy denial (skipped with LILITH_DIRECT=1)."""
+        if self.direct:
+            return
+        with pytest.raises(MCPError) as excinfo:
+            await call()
+        assert_denied(excinfo.value)
 
     def errlog(self) -> TextIO:
         """Open file for the client transport's ``errlog`` (the child's stderr); caller closes it."""
