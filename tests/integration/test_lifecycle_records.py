@@ -58,3 +58,26 @@ def test_a_server_that_exits_for_good_ends_the_session_in_the_log(start_proxy: S
     assert [r["event"] for r in records][-2:] == ["server_exit", "session_end"]
     assert records[-1]["reason"] == "server_exit"
     assert records[-1]["exit_code"] == 1
+
+
+def test_answers_are_recorded_with_size_error_flag_and_a_redacted_preview(start_proxy: StartProxy) -> None:
+    started = start_proxy()
+    proxy = started.proxy
+    proxy.initialize()
+    secret = "mail ada@example.org about AKIAIOSFODNN7EXAMPLE"
+    echoed = proxy.tool("echo", {"text": secret})
+    assert secret in echoed["result"]["content"][0]["text"]  # the client sees the answer unchanged
+    denied = proxy.tool("delete_file", {"path": "/x"})  # never reaches the server, so no result record
+    assert denied["error"]["code"] == -32000
+    assert proxy.close() == 0
+
+    raw = started.audit.read_text()
+    assert "ada@example.org" not in raw
+    assert "AKIAIOSFODNN7EXAMPLE" not in raw
+    [result] = [r for r in _records(started.audit) if r["event"] == "result"]
+    assert result["tool"] == "echo"
+    assert result["is_error"] is False
+    assert result["size"] > len(secret)
+    assert "<email:" in result["preview"]
+    assert "<aws_key:" in result["preview"]
+    assert 0 <= result["latency_ms"] < 5_000

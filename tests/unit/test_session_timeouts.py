@@ -23,7 +23,7 @@ def _session(clock: Clock | None, audit: MemoryAudit | None = None, **limits: An
     policy = parse_policy(POLICY, "test.yaml")
     gate = Gate([ToolCallPolicy(lambda: policy, FakeResolver())])
     defaults: dict[str, Any] = {"request_timeout": 5.0, "request_timeout_max": 12.0, "startup_timeout": 2.0}
-    return Session(gate, audit or MemoryAudit(), MemoryLog(), Limits(**{**defaults, **limits}), clock)
+    return Session(gate, audit or MemoryAudit(), MemoryLog(), Limits(**{**defaults, **limits}), clock=clock)
 
 
 def _line(message: Any) -> bytes:
@@ -172,3 +172,37 @@ def test_decisions_carry_their_latency_and_the_handshake_is_recorded() -> None:
     decisions = [r for r in audit.records if r["event"] == "decision"]
     assert [d["latency_us"] for d in decisions] == [0, 0]  # the fake clock stood still
     assert session.counts == {"decisions": 2, "denied": 1}
+
+
+def _summary(body: dict[str, Any], size: int) -> dict[str, Any]:
+    return {"size": size, "is_error": "error" in body, "preview": "p"}
+
+
+def test_answers_to_decided_requests_are_recorded_before_the_client_sees_them() -> None:
+    clock, audit = Clock(), MemoryAudit()
+    policy = parse_policy(POLICY, "test.yaml")
+    gate = Gate([ToolCallPolicy(lambda: policy, FakeResolver())])
+    session = Session(gate, audit, MemoryLog(), Limits(), clock=clock, summarise=_summary)
+    session.from_client(_call(1))
+    session.from_client(_line({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+    clock.now += 0.25
+    line = _line({"jsonrpc": "2.0", "id": 1, "result": {"content": []}})
+    assert _decoded(session.from_server(line).to_client)[0]["result"] == {"content": []}
+    session.from_server(_line({"jsonrpc": "2.0", "id": 2, "result": {"tools": []}}))
+    [result] = [r for r in audit.records if r["event"] == "result"]  # tools/list has no decision, no record
+    assert result == {
+        "event": "result",
+        "method": "tools/call",
+        "tool": "echo",
+        "request_id": 1,
+        "size": len(line),
+        "is_error": False,
+        "preview": "p",
+        "latency_ms": 250.0,
+    }
+    # If the record cannot be written, the answer is withheld.
+    session.from_client(_call(3))
+    audit.fail = True
+    [withheld] = _decoded(session.from_server(_line({"jsonrpc": "2.0", "id": 3, "result": {}})).to_client)
+    assert withheld["error"]["code"] == -32603
+    assert "withheld" in withheld["error"]["message"]

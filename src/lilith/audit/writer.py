@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 # Fields that may carry personal data or secrets: redacted before anything reaches the disk.
-REDACTED_FIELDS = ("arguments", "uri", "server_command")
+REDACTED_FIELDS = ("arguments", "uri", "server_command", "preview")
 _REDACTED = frozenset(REDACTED_FIELDS)
 
 

@@ -35,6 +35,9 @@ from lilith.policy.decision import Decision
 BATCH_VERSION = "2025-03-26"
 INTERNAL_ID_PREFIX = "lilith-internal-"
 _NEVER = float("inf")
+# Answers worth a ``result`` audit record: those to requests that had a policy decision.
+_RESULT_RECORDED = frozenset({"tools/call", "resources/read", "prompts/get"})
+Summariser = Callable[[dict[str, Any], int], dict[str, Any]]
 
 
 def _no_clock() -> float:
@@ -116,11 +119,17 @@ class Session:
         audit: AuditSink,
         log: EventLog,
         limits: Limits | None = None,
+        *,
         clock: Callable[[], float] | None = None,
+        summarise: Summariser | None = None,
     ) -> None:
-        """``clock``: monotonic seconds. Without one, requests never time out (unit tests of other things)."""
+        """``clock``: monotonic seconds. Without one, requests never time out (unit tests of other things).
+        ``summarise(response, line_bytes)``: the size/isError/preview fields of a ``result`` audit record;
+        without one, answers are not recorded."""
         self.limits = limits or Limits()
         self._clock = clock or _no_clock
+        self._summarise = summarise
+        self._line_size = 0  # bytes of the server line being handled (a result record's size)
         self._timeouts = clock is not None
         self._gate = gate
         self._audit = audit
@@ -290,6 +299,7 @@ class Session:
         if isinstance(line, OversizedLine):
             self._log.log("error", "server_line_too_long", limit=line.limit)
             return effects
+        self._line_size = len(line)
         try:
             value = decode(line, self.limits.max_depth)
         except ProtocolError as exc:
@@ -354,7 +364,33 @@ class Session:
             if "error" in message.body:
                 self._log.log("error", "handshake_replay_failed", error=message.body["error"])
             return
-        self._deliver(pending, self._filtered(pending, message.body), effects, forwarded)
+        body = self._filtered(pending, message.body)
+        if self._summarise is not None and pending.method in _RESULT_RECORDED:
+            body = self._recorded_result(pending, body)
+        self._deliver(pending, body, effects, forwarded)
+
+    def _recorded_result(self, pending: _Pending, body: dict[str, Any]) -> dict[str, Any]:
+        """Write the answer's ``result`` record before the client sees it; if that fails, withhold it."""
+        summarise = self._summarise
+        if summarise is None:  # pragma: no cover - checked by the caller
+            return body
+        try:
+            record = {
+                "event": "result",
+                "method": pending.method,
+                "tool": pending.tool,
+                "request_id": pending.request_id,
+            }
+            record.update(summarise(body, self._line_size))
+            if self._timeouts:
+                record["latency_ms"] = round((self._clock() - pending.sent) * 1000, 3)
+            self._audit.record(record)
+        except AuditWriteError as exc:
+            self._log.log("error", "audit_write_failed", error=str(exc))
+            return error_response(
+                pending.request_id, INTERNAL_ERROR, "Lilith: the audit log could not be written; the result is withheld"
+            )
+        return body
 
     def _filtered(self, pending: _Pending, body: dict[str, Any]) -> dict[str, Any]:
         result = body.get("result")

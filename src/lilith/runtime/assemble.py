@@ -54,6 +54,7 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
         launcher.cancel()
         raise
     # The server is booting now; the rest of the proxy is imported meanwhile.
+    from lilith.audit.results import summarise_result
     from lilith.core.gate import Gate, RateLimit, ResourceAndPromptAccess, TaintTracking, ToolCallPolicy
     from lilith.core.session import Limits, Session
     from lilith.runtime.policy_holder import PolicyHolder
@@ -90,7 +91,7 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
         term_grace_seconds=args.shutdown_grace,
     )
     return StdioProxy(
-        Session(gate, audit, log, limits, time.monotonic),
+        Session(gate, audit, log, limits, clock=time.monotonic, summarise=summarise_result if args.audit_log else None),
         spec,
         log,
         options,
