@@ -29,6 +29,28 @@ def seal(unsealed: bytes, key: bytes) -> bytes:
     return b"".join((unsealed[:-1], b',"mac":"', mac, b'"}'))
 
 
+class Sealer:
+    """``seal`` and ``line_hash`` for one key, for a writer's hot path: each call copies a prepared
+    OpenSSL context instead of looking the algorithm up again. In a threaded process that per-call lookup
+    took OpenSSL's locks and cost ~10x the hashing itself."""
+
+    __slots__ = ("_mac", "_sha")
+
+    def __init__(self, key: bytes) -> None:
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)
+        self._sha = hashlib.sha256()
+
+    def seal(self, unsealed: bytes) -> bytes:
+        mac = self._mac.copy()
+        mac.update(unsealed)
+        return b"".join((unsealed[:-1], b',"mac":"', mac.hexdigest().encode(), b'"}'))
+
+    def line_hash(self, line: bytes) -> str:
+        sha = self._sha.copy()
+        sha.update(line)
+        return sha.hexdigest()
+
+
 def mac_ok(line: bytes, key: bytes) -> bool:
     found = _MAC_SUFFIX.search(line)
     if found is None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lilith.audit.chain import GENESIS, last_whole_line, line_hash, seal
+from lilith.audit.chain import GENESIS, Sealer, last_whole_line, line_hash
 from lilith.errors import AuditWriteError, ConfigError
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ class AuditFile:
             raise ConfigError(f"--audit-fsync must be one of {', '.join(FSYNC_POLICIES)}")
         self.path = path
         self._key = key
+        self._sealer = Sealer(key)
         self._fsync = fsync
         self._dirty = False
         try:
@@ -76,7 +77,7 @@ class AuditFile:
         full = {"v": SCHEMA_VERSION, "ts": time.time(), "session": self.session_id, "seq": self._seq}
         full["prev"] = self._prev
         full.update(record)
-        line = seal(dumps(full, default=str), self._key)
+        line = self._sealer.seal(dumps(full, default=str))
         data = lead + line + b"\n"
         try:
             written = os.write(self._fd, data)
@@ -84,7 +85,7 @@ class AuditFile:
             raise AuditWriteError(f"{self.path}: {exc.strerror}") from None
         if written != len(data):
             raise AuditWriteError(f"{self.path}: short write ({written} of {len(data)} bytes)")
-        self._prev = line_hash(line)
+        self._prev = self._sealer.line_hash(line)
         self._dirty = True
         if self._fsync == "always":
             self._sync_locked()

@@ -27,7 +27,7 @@ from lilith.runtime.logs import StderrLog
 from lilith.runtime.policy_holder import PolicyHolder
 from lilith.runtime.supervisor import ServerExit, ServerProcess, ServerSpec, start_server
 
-READ_CHUNK = 256 * 1024
+READ_CHUNK = 64 * 1024  # below glibc's mmap threshold: a bigger buffer costs an mmap + mremap + munmap per read
 POLICY_POLL_SECONDS = 1.0
 DEADLINE_POLL_SECONDS = 0.1  # how late a request timeout may be noticed, at worst
 GC_YOUNG_THRESHOLD = 50_000
