@@ -82,6 +82,9 @@ def _check(file: str) -> int:
 def _explain(args: argparse.Namespace) -> int:
     import os
 
+    from lilith.core.gate import build_gate
+    from lilith.core.message import Kind, Message, id_key
+    from lilith.policy.decision import Decision
     from lilith.policy.loader import load_policy
     from lilith.runtime.resolver import ServerPathResolver
 
@@ -95,7 +98,16 @@ def _explain(args: argparse.Namespace) -> int:
     except LilithError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    decision = policy.decide_tool_call(args.tool, arguments, ServerPathResolver(os.environ, args.cwd))
+    # The whole chain, as for a session's first call: taint rules with conditions can decide too.
+    gate = build_gate(lambda: policy, ServerPathResolver(os.environ, args.cwd), lambda: 0.0)
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": args.tool, "arguments": arguments}}
+    try:
+        decision = gate.check(Message(Kind.REQUEST, body, "tools/call", id_key(1)))
+    except LilithError as exc:
+        print(f"lilith policy explain: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if decision is None:  # pragma: no cover - the tool policy always decides a tools/call
+        decision = Decision(False, "no-decision", "no check had an opinion")
     verdict = "would-deny (audit mode)" if decision.would_deny else "allow" if decision.allowed else "deny"
     if args.json:
         print(json.dumps({"decision": verdict, "rule": decision.rule, "reason": decision.reason}))

@@ -18,7 +18,8 @@
             expect: deny
 
 Each call goes through the same interceptor chain as a live session (static and argument rules, resource
-and prompt rules, taint tracking, rate limits), so a passing table means what it says.
+and prompt rules, taint tracking with its conditions and resource taints, rate limits), so a passing table
+means what it says. Tool pinning needs a live server's tool list and is not part of these tables.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from lilith.core.gate import Gate, RateLimit, ResourceAndPromptAccess, TaintTracking, ToolCallPolicy
+from lilith.core.gate import build_gate
 from lilith.core.message import Kind, Message, id_key
 from lilith.errors import PolicyError, ProtocolError
 from lilith.policy.loader import Policy
@@ -75,14 +76,7 @@ def _run_case(policy: Policy, doc: YamlDocument, index: int, case: Any) -> CaseR
     name = str(case.get("name", f"case {index + 1}"))
     resolver = ServerPathResolver(os.environ, case.get("cwd"))
     clock = _Clock()
-    gate = Gate(
-        [
-            ToolCallPolicy(lambda: policy, resolver),
-            ResourceAndPromptAccess(lambda: policy, resolver),
-            TaintTracking(lambda: policy),
-            RateLimit(lambda: policy, clock),
-        ]
-    )
+    gate = build_gate(lambda: policy, resolver, clock)
     failures: list[str] = []
     for number, call in enumerate(case["calls"]):
         place = (*where, "calls", number)

@@ -18,7 +18,7 @@ def _lilith(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_there_are_examples() -> None:
     names = {path.name.removesuffix(".tests.yaml") for path in EXAMPLES}
-    assert {"filesystem", "shell", "git", "web-fetch", "lethal-trifecta"} <= names
+    assert {"filesystem", "shell", "git", "web-fetch", "lethal-trifecta", "customer-data"} <= names
 
 
 @pytest.mark.parametrize("cases", EXAMPLES, ids=lambda path: path.name)

@@ -80,3 +80,22 @@ def test_schema_is_valid_and_accepts_every_example_policy(tmp_path: Path) -> Non
         assert errors == [], (path, errors)
     typo = {"version": 1, "static_rule": {"echo": "ALLOW"}}
     assert list(validator.iter_errors(typo))
+
+
+def test_explain_runs_the_whole_chain_including_conditional_taint_rules(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        POLICY
+        + "taint_rules:\n  - id: no-big-files\n    tool: read_file\n    action: BLOCK\n"
+        + "    when: {arg: size, op: gt, value: 100}\n"
+    )
+    for arguments, code, rule in [
+        ({"path": "/tmp/a", "size": 5}, 0, "static_rules.read_file"),
+        ({"path": "/tmp/a", "size": 500}, 1, "no-big-files"),
+        ({"path": "/tmp/a", "size": "5"}, 1, "no-big-files"),  # a mistyped argument settles towards denial
+    ]:
+        done = _lilith(
+            "policy", "explain", str(policy), "--tool", "read_file", "--args", json.dumps(arguments), "--json"
+        )
+        assert done.returncode == code, done.stderr
+        assert json.loads(done.stdout)["rule"] == rule

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -294,3 +295,91 @@ def test_without_resource_rules_resources_pass(start_proxy: StartProxy) -> None:
     assert len(run.proxy.call("resources/list")["result"]["resources"]) == 4
     assert "result" in run.proxy.call("resources/read", {"uri": "file:///etc/passwd"})
     assert "result" in run.proxy.call("prompts/get", {"name": "exfiltrate"})
+
+
+CONDITIONAL_TAINTS = """\
+version: 1
+static_rules:
+  echo: ALLOW
+  read_file: ALLOW
+  run_command: ALLOW
+tool_classes:
+  echo: [EXFILTRATION]
+resource_rules:
+  - uri_pattern: "file:///tmp/*"
+    action: ALLOW
+    taints_to_add: [ACCESS_PRIVATE]
+  - uri_pattern: "https://example.com/*"
+    action: ALLOW
+    taints_to_add: [UNTRUSTED_SOURCE]
+taint_rules:
+  - tool: read_file
+    action: ADD_TAINT
+    tag: SECRET
+    when: {arg: path, op: glob, value: "/srv/secrets/*"}
+  - id: no-secret-out
+    tool_class: EXFILTRATION
+    action: CHECK_TAINT
+    forbidden_tags: [SECRET]
+    exceptions:
+      - when: {all: [{arg: redacted, op: eq, value: true}, {session: call_count, op: lt, value: 10}]}
+  - id: no-rm
+    tool: run_command
+    action: BLOCK
+    when: {arg: command, op: matches, value: '.*\\brm\\b.*'}
+protect_lethal_trifecta: true
+"""
+
+
+def test_conditions_exceptions_and_resource_taints_through_a_real_proxy(start_proxy: StartProxy) -> None:
+    run = start_proxy(policy=CONDITIONAL_TAINTS)
+    run.proxy.initialize()
+    outcomes = []
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("tools/call", {"name": "run_command", "arguments": {"command": "ls /tmp"}}),
+        ("tools/call", {"name": "run_command", "arguments": {"command": "ls; rm -rf /"}}),
+        ("tools/call", {"name": "run_command", "arguments": {}}),  # unknown: the BLOCK applies
+        ("tools/call", {"name": "read_file", "arguments": {"path": "/tmp/a"}}),
+        ("tools/call", {"name": "echo", "arguments": {"text": "fine"}}),
+        ("tools/call", {"name": "read_file", "arguments": {"path": "/srv/secrets/key"}}),
+        ("tools/call", {"name": "echo", "arguments": {"text": "leak"}}),
+        ("tools/call", {"name": "echo", "arguments": {"text": "ok", "redacted": True}}),
+        ("tools/call", {"name": "echo", "arguments": {"text": "x", "redacted": "true"}}),
+        ("resources/read", {"uri": "file:///tmp/notes.txt"}),
+        ("tools/call", {"name": "echo", "arguments": {"text": "ok", "redacted": True}}),
+        ("resources/read", {"uri": "https://example.com/page"}),
+        ("tools/call", {"name": "echo", "arguments": {"text": "ok", "redacted": True}}),
+    ]
+    for method, params in steps:
+        reply = run.proxy.call(method, params)
+        outcomes.append("ok" if "result" in reply else reply["error"]["data"]["rule"])
+    assert outcomes == [
+        "ok",
+        "no-rm",
+        "no-rm",
+        "ok",
+        "ok",
+        "ok",
+        "no-secret-out",
+        "ok",
+        "no-secret-out",
+        "ok",
+        "ok",
+        "ok",
+        "protect_lethal_trifecta",  # both resource reads tainted the session; no exception skips the guard
+    ]
+    forwarded = [
+        (m["method"], m["params"].get("name") or m["params"].get("uri"))
+        for m in recorded(run.record)
+        if isinstance(m, dict) and m.get("method") in ("tools/call", "resources/read")
+    ]
+    assert forwarded == [
+        ("tools/call", "run_command"),
+        ("tools/call", "read_file"),
+        ("tools/call", "echo"),
+        ("tools/call", "read_file"),
+        ("tools/call", "echo"),
+        ("resources/read", "file:///tmp/notes.txt"),
+        ("tools/call", "echo"),
+        ("resources/read", "https://example.com/page"),
+    ]

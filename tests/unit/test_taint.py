@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 
 from lilith.errors import PolicyError
@@ -127,7 +129,15 @@ taint_rules:
         ("taint_rules:\n  - tool: x\n    action: ADD_TAINT\n", "p.yaml:3:5"),
         ("taint_rules:\n  - tool: x\n    action: TAINT\n", "p.yaml:4:5"),
         ("taint_rules:\n  - tool: x\n    action: CHECK_TAINT\n", "p.yaml:3:5"),
-        ("taint_rules:\n  - tool: x\n    action: BLOCK\n    exceptions: []\n", "p.yaml:5:5"),
+        ("taint_rules:\n  - tool: x\n    action: BLOCK\n    exceptions: [true]\n", "p.yaml:5:18"),
+        ("taint_rules:\n  - tool: x\n    action: BLOCK\n    exceptions: {when: true}\n", "p.yaml:5:5"),
+        (
+            "taint_rules:\n  - tool: x\n    action: BLOCK\n    exceptions:\n      - when: true\n        why: x\n",
+            "p.yaml:7:9",
+        ),
+        ("taint_rules:\n  - tool: x\n    action: BLOCK\n    condition: true\n", "p.yaml:5:5"),
+        ("taint_rules:\n  - tool: x\n    action: BLOCK\n    when: true\n    pattern: true\n", "p.yaml:6:5"),
+        ("taint_rules:\n  - tool: x\n    action: BLOCK\n    when: {arg: a, op: gt, value: b}\n", "p.yaml:5:28"),
         ("taint_rules:\n  - tool: x\n    tool_class: Y\n    action: BLOCK\n", "p.yaml:3:5"),
         ("protect_lethal_trifecta: yes please\n", "p.yaml:2:1"),
         ("tool_classes:\n  send: EXFIL\n  other: [1]\n", "p.yaml:4:11"),
@@ -191,3 +201,126 @@ def test_a_lilith_zero_shaped_policy_loads_and_fixes_its_bugs() -> None:
     assert resources is not None
     assert resources.decide_uri("file:///srv/reports/q3.pdf", FakeResolver()).allowed
     assert not resources.decide_uri("file:///srv/reports/../secrets", FakeResolver()).allowed
+
+
+CONDITIONAL = """
+version: 1
+tool_classes:
+  send_email: [EXFILTRATION]
+taint_rules:
+  - id: private-read
+    tool: read_file
+    action: ADD_TAINT
+    tag: ACCESS_PRIVATE
+    when: {arg: path, op: matches, value: '/home/.*'}
+  - id: scrub
+    tool: scrub
+    action: REMOVE_TAINT
+    tag: ACCESS_PRIVATE
+    when: {arg: confirm, op: eq, value: true}
+  - id: internal-mail
+    tool: send_email
+    action: ALLOW
+    when: {arg: to, op: glob, value: '*@corp.example'}
+  - id: no-leak
+    tool_class: EXFILTRATION
+    action: CHECK_TAINT
+    forbidden_tags: [ACCESS_PRIVATE]
+    exceptions:
+      - when: {arg: dry_run, op: eq, value: true}
+        reason: a dry run sends nothing
+  - id: big-deletes
+    tool: delete
+    action: BLOCK
+    conditions:
+      - {arg: count, op: gt, value: 10}
+      - {session: call_count, op: lt, value: 100}
+"""
+
+
+def _session(taint: TaintPolicy, calls: list[tuple[str, Mapping[str, object]]]) -> list[str]:
+    """Like _run, with arguments and the call count a real session would pass."""
+    held: frozenset[str] = frozenset()
+    outcomes = []
+    for number, (tool, arguments) in enumerate(calls):
+        result = taint.evaluate(tool, held, arguments, number)
+        if result.denial is None:
+            held = (held - result.remove) | result.add
+            outcomes.append("ok")
+        else:
+            outcomes.append(result.denial.rule)
+    return outcomes
+
+
+def test_conditions_decide_whether_a_rule_applies() -> None:
+    taint = _taint(CONDITIONAL)
+    send = ("send_email", {"to": "x@evil.example"})
+    # Reading /tmp adds nothing; reading /home taints the session and outside mail is then refused.
+    assert _session(taint, [("read_file", {"path": "/tmp/a"}), send]) == ["ok", "ok"]
+    assert _session(taint, [("read_file", {"path": "/home/u/.ssh/id"}), send]) == ["ok", "no-leak"]
+    # Internal mail is ALLOWed (the CHECK_TAINT after it is skipped); the exception excuses a dry run.
+    internal = ("send_email", {"to": "boss@corp.example"})
+    dry = ("send_email", {"to": "x@evil.example", "dry_run": True})
+    assert _session(taint, [("read_file", {"path": "/home/u/a"}), internal, dry, send]) == ["ok", "ok", "ok", "no-leak"]
+    # REMOVE_TAINT only when confirmed.
+    scrub_no = ("scrub", {"confirm": "yes"})
+    scrub_yes = ("scrub", {"confirm": True})
+    assert _session(taint, [("read_file", {"path": "/home/a"}), scrub_no, send, scrub_yes, send]) == [
+        "ok",
+        "ok",
+        "no-leak",
+        "ok",
+        "ok",
+    ]
+    # `conditions` is a list that must all hold, including on the session.
+    assert _session(taint, [("delete", {"count": 11})]) == ["big-deletes"]
+    assert _session(taint, [("delete", {"count": 3})]) == ["ok"]
+    late = taint.evaluate("delete", frozenset(), {"count": 11}, call_count=100)
+    assert late.denial is None
+
+
+def test_unknown_outcomes_settle_in_the_direction_that_denies() -> None:
+    taint = _taint(CONDITIONAL)
+    # Missing or mistyped arguments: the restricting rules apply (taint added, block fires) ...
+    assert taint.evaluate("read_file", frozenset(), {"path": 7}).add == frozenset({"ACCESS_PRIVATE"})
+    assert taint.evaluate("read_file", frozenset(), {}).add == frozenset({"ACCESS_PRIVATE"})
+    blocked = taint.evaluate("delete", frozenset(), {"count": "many"})
+    assert blocked.denial is not None and blocked.denial.rule == "big-deletes"
+    # ... and the relaxing ones do not (no ALLOW short-cut, no REMOVE_TAINT, no excusing exception).
+    held = frozenset({"ACCESS_PRIVATE"})
+    assert taint.evaluate("scrub", held, {}).remove == frozenset()
+    no_to = taint.evaluate("send_email", held, {})
+    assert no_to.denial is not None and no_to.denial.rule == "no-leak"
+    odd_dry_run = taint.evaluate("send_email", held, {"to": "x@evil.example", "dry_run": "true"})
+    assert odd_dry_run.denial is not None
+
+
+def test_lilith_zero_pattern_and_exceptions_are_enforced() -> None:
+    taint = _taint(
+        """
+taintRules:
+  - tool: "run_sql"
+    action: "BLOCK"
+    pattern:
+      and:
+        - tool_args_match: {query: "*DROP*"}
+        - {"!=": [{var: env}, "sandbox"]}
+    error: "no DROP outside the sandbox"
+  - tool: "web_search"
+    action: "CHECK_TAINT"
+    forbiddenTags: ["DATA_READ"]
+    exceptions:
+      - when: {"==": [{var: "engine"}, "internal"]}
+        reason: "the internal engine keeps queries inside"
+"""
+    )
+    drop = taint.evaluate("run_sql", frozenset(), {"query": "DROP TABLE x", "env": "prod"})
+    assert drop.denial is not None and drop.denial.reason == "no DROP outside the sandbox"
+    assert taint.evaluate("run_sql", frozenset(), {"query": "DROP TABLE x", "env": "sandbox"}).denial is None
+    # lilith-zero answered `!=` with a missing `env` as true, and so did we; unknown settles to "applies".
+    assert taint.evaluate("run_sql", frozenset(), {"query": "DROP TABLE x"}).denial is not None
+    assert taint.evaluate("run_sql", frozenset(), {"query": "SELECT 1"}).denial is None
+    held = frozenset({"DATA_READ"})
+    assert taint.evaluate("web_search", held, {"engine": "internal"}).denial is None
+    assert taint.evaluate("web_search", held, {"engine": "google"}).denial is not None
+    assert taint.evaluate("web_search", held, {}).denial is not None

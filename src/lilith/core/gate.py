@@ -2,6 +2,11 @@
 
 Each interceptor looks at a request and either passes (returns None) or decides (returns a Decision). The
 first denial halts the chain. An interceptor that raises denies the message; it never skips its check.
+
+One policy per request: the gate pins the live policy (``PolicySnapshot``) for the length of a check, so
+every interceptor decides a request by the same policy even if a reload swaps it meanwhile, and what a
+request changes in the session (taints) is worked out during its check, by that same policy, and only
+committed once it is forwarded.
 """
 
 from __future__ import annotations
@@ -10,12 +15,38 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lilith.core.message import Message
+from lilith.core.ports import AuditSink, EventLog
 from lilith.errors import InvalidParams, ProtocolError
 from lilith.policy.decision import Decision
 from lilith.policy.loader import Policy
 
 if TYPE_CHECKING:
     from lilith.policy.paths import Resolver
+    from lilith.policy.pins import PinReview
+    from lilith.policy.rate_limits import RateWindows
+
+PolicySource = Callable[[], Policy]
+_REPORTED_LIMIT = 4096
+
+
+class PolicySnapshot:
+    """Reads the live policy, except while the gate has pinned one for the request being checked."""
+
+    __slots__ = ("_current", "_pinned")
+
+    def __init__(self, current: PolicySource) -> None:
+        self._current = current
+        self._pinned: Policy | None = None
+
+    def __call__(self) -> Policy:
+        pinned = self._pinned
+        return pinned if pinned is not None else self._current()
+
+    def pin(self) -> None:
+        self._pinned = self._current()
+
+    def release(self) -> None:
+        self._pinned = None
 
 
 class Interceptor:
@@ -41,7 +72,7 @@ class ToolCallPolicy(Interceptor):
 
     name = "policy"
 
-    def __init__(self, current_policy: Callable[[], Policy], resolver: Resolver) -> None:
+    def __init__(self, current_policy: PolicySource, resolver: Resolver) -> None:
         self._current_policy = current_policy
         self._resolver = resolver
 
@@ -72,7 +103,7 @@ class ResourceAndPromptAccess(Interceptor):
 
     name = "access_rules"
 
-    def __init__(self, current_policy: Callable[[], Policy], resolver: Resolver) -> None:
+    def __init__(self, current_policy: PolicySource, resolver: Resolver) -> None:
         self._current_policy = current_policy
         self._resolver = resolver
 
@@ -131,12 +162,10 @@ class RateLimit(Interceptor):
 
     name = "rate_limits"
 
-    def __init__(self, current_policy: Callable[[], Policy], clock: Callable[[], float]) -> None:
-        from lilith.policy.rate_limits import RateWindows
-
+    def __init__(self, current_policy: PolicySource, clock: Callable[[], float]) -> None:
         self._current_policy = current_policy
         self._clock = clock
-        self._windows = RateWindows()
+        self._windows: RateWindows | None = None  # made on first use: most policies have no rate limits
 
     def check_request(self, message: Message) -> Decision | None:
         if message.method != "tools/call":
@@ -144,36 +173,148 @@ class RateLimit(Interceptor):
         policy = self._current_policy()
         if not policy.rate_limits:
             return None
-        decision = self._windows.admit(policy.rate_limits, tool_name(message), self._clock())
+        windows = self._windows
+        if windows is None:
+            from lilith.policy.rate_limits import RateWindows
+
+            windows = self._windows = RateWindows()
+        decision = windows.admit(policy.rate_limits, tool_name(message), self._clock())
         return None if decision is None else policy.present(decision)
 
 
 class TaintTracking(Interceptor):
-    """This session's taints: checked before a call, changed once the call is really forwarded."""
+    """This session's taints: checked before a call; the call's changes are worked out during its check (by
+    the policy that checked it) and committed only once it is really forwarded."""
 
     name = "taint_rules"
 
-    def __init__(self, current_policy: Callable[[], Policy]) -> None:
+    def __init__(self, current_policy: PolicySource, resolver: Resolver | None = None) -> None:
         self._current_policy = current_policy
+        self._resolver = resolver
         self.taints: frozenset[str] = frozenset()
+        self.call_count = 0  # tools/call forwarded so far in this session
+        self._planned: tuple[Message, frozenset[str], frozenset[str]] | None = None
+
+    def check_request(self, message: Message) -> Decision | None:
+        self._planned = None
+        if message.method == "tools/call":
+            return self._check_call(message)
+        if message.method == "resources/read" and self._resolver is not None:
+            self._plan_resource(message, self._resolver)
+        return None
+
+    def _check_call(self, message: Message) -> Decision | None:
+        policy = self._current_policy()
+        if policy.taint is None:
+            return None
+        tool = tool_name(message)
+        arguments = message.body["params"].get("arguments", {})
+        result = policy.taint.evaluate(tool, self.taints, arguments, self.call_count)
+        # Planned even when denied: in audit mode a would-be denial is forwarded, and changes the session.
+        self._planned = (message, result.add, result.remove)
+        return None if result.denial is None else policy.present(result.denial)
+
+    def _plan_resource(self, message: Message, resolver: Resolver) -> None:
+        rules = self._current_policy().resource_rules
+        if rules is None or not rules.adds_taints:
+            return
+        params = message.body.get("params")
+        uri = params.get("uri") if isinstance(params, dict) else None
+        if isinstance(uri, str):
+            decision, taints = rules.decide_uri_with_taints(uri, resolver)
+            if decision.allowed and taints:
+                self._planned = (message, taints, frozenset())
+
+    def taints_after(self, message: Message) -> frozenset[str]:
+        """The session's taints once ``message`` (just checked) is forwarded."""
+        planned = self._planned
+        if planned is None or planned[0] is not message:
+            return self.taints
+        _, add, remove = planned
+        return (self.taints - remove) | add
+
+    def on_forwarded(self, message: Message) -> None:
+        planned, self._planned = self._planned, None
+        if message.method == "tools/call":
+            self.call_count += 1
+        if planned is None or planned[0] is not message:
+            return
+        _, add, remove = planned
+        self.taints = (self.taints - remove) | add
+
+
+class ToolPinning(Interceptor):
+    """Rug pulls (``lilith.policy.pins``): every tools/list result is compared with the pinned tools. With
+    ``pin_mode: enforce`` a changed or new tool is hidden and calls to it are denied (rule ``pin``); with
+    ``audit`` both are only reported. Each change is written to the audit log and stderr once."""
+
+    name = "pin"
+
+    def __init__(
+        self,
+        current_policy: PolicySource,
+        open_pins: Callable[[], PinReview],
+        audit: AuditSink,
+        log: EventLog,
+        default_mode: str = "off",
+    ) -> None:
+        self._current_policy = current_policy
+        self._open_pins = open_pins
+        self._audit = audit
+        self._log = log
+        self._default_mode = default_mode
+        self._pins: PinReview | None = None
+        self._reported: set[tuple[str, str]] = set()
+
+    def _mode(self) -> tuple[Policy, str]:
+        policy = self._current_policy()
+        return policy, policy.pin_mode or self._default_mode
+
+    def _review(self) -> PinReview:
+        if self._pins is None:  # loaded on first need, so a reload can turn pinning on
+            self._pins = self._open_pins()
+        return self._pins
 
     def check_request(self, message: Message) -> Decision | None:
         if message.method != "tools/call":
             return None
-        policy = self._current_policy()
-        if policy.taint is None:
+        policy, mode = self._mode()
+        if mode == "off":
             return None
-        denial = policy.taint.evaluate(tool_name(message), self.taints).denial
-        return None if denial is None else policy.present(denial)
+        finding = self._review().finding_for_call(tool_name(message))
+        if finding is None:
+            return None
+        if mode == "audit":
+            return Decision(True, "pin", finding.reason, would_deny=True)
+        return policy.present(Decision(False, "pin", finding.reason))
 
-    def on_forwarded(self, message: Message) -> None:
-        if message.method != "tools/call":
-            return
-        taint = self._current_policy().taint
-        if taint is None:
-            return
-        effects = taint.evaluate(tool_name(message), self.taints)
-        self.taints = (self.taints - effects.remove) | effects.add
+    def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        if method != "tools/list":
+            return result
+        policy, mode = self._mode()
+        tools = result.get("tools")
+        if mode == "off" or not isinstance(tools, list):
+            return result
+        pinned_now, findings = self._review().review(tools, last_page=not result.get("nextCursor"))
+        hide = mode == "enforce" and policy.mode == "enforce"
+        if pinned_now:
+            self._audit.record({"event": "tools_pinned", "tools": pinned_now})
+            self._log.log("info", "tools_pinned", count=len(pinned_now))
+        for finding in findings:
+            key = (finding.tool, finding.digest)
+            if key in self._reported:
+                continue
+            if len(self._reported) < _REPORTED_LIMIT:
+                self._reported.add(key)
+            record: dict[str, Any] = {"event": "pin_mismatch", "tool": finding.tool, "change": finding.change}
+            record |= {"fields": list(finding.fields), "mode": mode, "hidden": hide, "reason": finding.reason}
+            self._audit.record(record)
+            self._log.log("warning", "pin_mismatch", tool=finding.tool, change=finding.change, hidden=hide)
+        if not hide or not findings:
+            return result
+        flagged = {finding.tool for finding in findings}
+        kept = [tool for tool in tools if not (isinstance(tool, dict) and tool.get("name") in flagged)]
+        return {**result, "tools": kept}
 
 
 def _visible(policy: Policy, name: Any) -> bool:
@@ -191,11 +332,22 @@ def tool_name(message: Message) -> str:
 
 
 class Gate:
-    def __init__(self, interceptors: Sequence[Interceptor]) -> None:
+    def __init__(self, interceptors: Sequence[Interceptor], snapshot: PolicySnapshot | None = None) -> None:
         self._interceptors = tuple(interceptors)
+        self._snapshot = snapshot
 
     def check(self, message: Message) -> Decision | None:
-        """Run the chain; the last allowing decision, the first denial, or None if nobody had an opinion."""
+        """Run the chain; the first denial, else the first audit-mode would-be denial, else the last allowing
+        decision, or None if nobody had an opinion. The whole chain sees one policy."""
+        if self._snapshot is None:
+            return self._check(message)
+        self._snapshot.pin()
+        try:
+            return self._check(message)
+        finally:
+            self._snapshot.release()
+
+    def _check(self, message: Message) -> Decision | None:
         verdict: Decision | None = None
         for interceptor in self._interceptors:
             try:
@@ -208,8 +360,17 @@ class Gate:
                 continue
             if not decision.allowed:
                 return decision
-            verdict = decision
+            if verdict is None or not verdict.would_deny:  # a would-be denial is what the audit log must show
+                verdict = decision
         return verdict
+
+    def taints(self, message: Message) -> tuple[frozenset[str], frozenset[str]] | None:
+        """The session's taints before ``message`` (just checked) and after it if it is forwarded; None when
+        the chain tracks no taints."""
+        for interceptor in self._interceptors:
+            if isinstance(interceptor, TaintTracking):
+                return interceptor.taints, interceptor.taints_after(message)
+        return None
 
     def forwarded(self, message: Message) -> None:
         """Tell every interceptor that the request goes out (after its audit record was written)."""
@@ -221,3 +382,22 @@ class Gate:
         for interceptor in self._interceptors:
             result = interceptor.filter_result(method, result)
         return result
+
+
+def build_gate(
+    current_policy: PolicySource,
+    resolver: Resolver,
+    clock: Callable[[], float],
+    pinning: Callable[[PolicySource], Interceptor] | None = None,
+) -> Gate:
+    """The standard chain, in its order, over one policy snapshot: tool pinning (if given), tool policy,
+    resource and prompt rules, taints, rate limits. Used by the proxy and by ``lilith policy test``."""
+    snapshot = PolicySnapshot(current_policy)
+    chain: list[Interceptor] = [] if pinning is None else [pinning(snapshot)]
+    chain += [
+        ToolCallPolicy(snapshot, resolver),
+        ResourceAndPromptAccess(snapshot, resolver),
+        TaintTracking(snapshot, resolver),
+        RateLimit(snapshot, clock),
+    ]
+    return Gate(chain, snapshot)

@@ -3,6 +3,9 @@
 .. code-block:: yaml
 
     resource_rules:                    # resources/read and resources/subscribe, after URI normalisation
+      - uri_pattern: "file:///srv/customers/*"
+        action: ALLOW
+        taints_to_add: [ACCESS_PRIVATE]   # reading one (once forwarded) adds these taints to the session
       - uri_pattern: "file:///tmp/*"
         action: ALLOW
       - uri_pattern: "file:///etc/*"
@@ -17,6 +20,9 @@ no rule matches is denied; without the section, that kind of access is not restr
 (``lilith.policy.paths.normalise_file_uri``: percent-decoding, dot segments, ``~``, symlinks for
 ``file:``), so ``file:///tmp/../etc/passwd`` and ``file:///%65tc/passwd`` are both ``file:///etc/passwd``.
 A URI that cannot be read unambiguously is denied. Patterns are globs (``*`` crosses ``/``).
+
+``taints_to_add`` (resource rules with ALLOW only) names taints that a ``resources/read`` decided by that
+rule adds to the session once it is forwarded, like a tool's ADD_TAINT (``lilith.policy.taint``).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from lilith.policy.decision import Decision
+from lilith.policy.globs import is_scalar_text
 from lilith.policy.names import NameMatcher, compile_name
 from lilith.policy.paths import Resolver, normalise_file_uri
 from lilith.policy.yaml_source import Path, YamlDocument
@@ -35,35 +42,44 @@ class _Rule(NamedTuple):
     rule_id: str
     pattern: NameMatcher
     verdict: str
+    taints: frozenset[str] = frozenset()
 
 
 class AccessRules:
     """An ordered allow/block list over one kind of name (resource URIs or prompt names)."""
 
-    __slots__ = ("_kind", "_rules")
+    __slots__ = ("_kind", "_rules", "adds_taints")
 
     def __init__(self, kind: str, rules: tuple[_Rule, ...]) -> None:
         self._kind = kind
         self._rules = rules
+        self.adds_taints = any(rule.taints for rule in rules)
 
     def decide(self, value: str) -> Decision:
         """The first rule that matches decides, as in a firewall; no match is a denial."""
+        return self._decide(value)[0]
+
+    def _decide(self, value: str) -> tuple[Decision, frozenset[str]]:
         for rule in self._rules:
             if not rule.pattern.matches(value):
                 continue
             if rule.verdict == BLOCK:
                 reason = f"{self._kind} '{_shown(value)}' is blocked by '{rule.pattern.text}'"
-                return Decision(False, rule.rule_id, reason)
-            return Decision(True, rule.rule_id, "allowed by policy")
+                return Decision(False, rule.rule_id, reason), frozenset()
+            return Decision(True, rule.rule_id, "allowed by policy"), rule.taints
         reason = f"{self._kind} '{_shown(value)}' is not allowed by any rule"
-        return Decision(False, f"{self._kind}-default-deny", reason)
+        return Decision(False, f"{self._kind}-default-deny", reason), frozenset()
 
     def decide_uri(self, uri: str, resolver: Resolver) -> Decision:
+        return self.decide_uri_with_taints(uri, resolver)[0]
+
+    def decide_uri_with_taints(self, uri: str, resolver: Resolver) -> tuple[Decision, frozenset[str]]:
+        """The decision, and the taints that reading the URI adds (those of the ALLOW rule that decided)."""
         try:
             canonical = normalise_file_uri(uri, resolver)
         except ValueError as exc:
-            return Decision(False, f"{self._kind}-invalid", f"the URI cannot be checked: {exc}")
-        return self.decide(canonical)
+            return Decision(False, f"{self._kind}-invalid", f"the URI cannot be checked: {exc}"), frozenset()
+        return self._decide(canonical)
 
 
 def _shown(value: str) -> str:
@@ -75,12 +91,20 @@ def compile_access_rules(doc: YamlDocument, path: Path, value: Any, *, kind: str
     if not isinstance(value, list):
         raise doc.error(path, f"{path[-1]} must be a list of rules")
     rules: list[_Rule] = []
-    allowed_keys = {key, "action", "id", "description"}
+    allowed_keys = {key, "action", "id", "description"} | (
+        {"taints_to_add", "taintsToAdd"} if kind == "resource" else set()
+    )
     for index, item in enumerate(value):
         where = (*path, index)
         if not isinstance(item, dict):
             raise doc.error(where, f"a rule must be a mapping with '{key}' and 'action'")
         for name in item:
+            if name == "exceptions":
+                raise doc.error(
+                    (*where, str(name)),
+                    f"'exceptions' on {kind} rules is not supported (there are no arguments to test); put a more "
+                    "specific rule first instead: the first matching rule decides",
+                )
             if name not in allowed_keys:
                 raise doc.error(
                     (*where, str(name)), f"unknown key '{name}' (expected {', '.join(sorted(allowed_keys))})"
@@ -93,5 +117,18 @@ def compile_access_rules(doc: YamlDocument, path: Path, value: Any, *, kind: str
         rule_id = item.get("id", f"{path[-1]}[{index}]")
         if not isinstance(rule_id, str) or not rule_id:
             raise doc.error((*where, "id"), "id must be a non-empty string")
-        rules.append(_Rule(rule_id, pattern, verdict))
+        rules.append(_Rule(rule_id, pattern, verdict, _taints_to_add(doc, where, item, verdict)))
     return AccessRules(kind, tuple(rules))
+
+
+def _taints_to_add(doc: YamlDocument, where: Path, item: dict[str, Any], verdict: str) -> frozenset[str]:
+    key = next((k for k in ("taints_to_add", "taintsToAdd") if k in item), None)
+    if key is None:
+        return frozenset()
+    value = item[key]
+    tags = [value] if isinstance(value, str) else value
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t and is_scalar_text(t) for t in tags):
+        raise doc.error((*where, key), f"{key} must be a tag or a list of non-empty tags")
+    if tags and verdict != ALLOW:
+        raise doc.error((*where, key), f"{key} belongs to ALLOW rules (a blocked read adds nothing)")
+    return frozenset(tags)

@@ -75,6 +75,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from lilith.policy.arg_paths import MISSING, lookup
 from lilith.policy.decision import Decision
 from lilith.policy.paths import Resolver, is_within, normalise_path, path_readings
 from lilith.policy.patterns import Glob, Regex, compile_glob, compile_regex, is_glob, is_scalar_text
@@ -85,7 +86,6 @@ __all__ = ["ArgumentRules", "compile_argument_rules"]
 ANY_STRING = "**"
 _CACHE_LIMIT = 4096
 _WHERE_LIMIT = 80
-_MISSING: Any = object()
 _DIGITS = frozenset("0123456789")
 _HEX_DIGITS = frozenset("0123456789abcdef")
 # Under "**", a string is taken for a URL (and must then name a host unambiguously) when it contains one of
@@ -397,8 +397,8 @@ class _Rule(NamedTuple):
     def failure(self, arguments: Any, resolver: Resolver) -> str | None:
         if self.segments is None:
             return self._every_string(arguments, resolver)
-        value = _lookup(arguments, self.segments)
-        if value is _MISSING:
+        value = lookup(arguments, self.segments)
+        if value is MISSING:
             return f"argument '{self.arg}' is missing (required by rule checks {self._names()})"
         for check in self.checks:
             problem = check.failure(value, resolver)
@@ -430,24 +430,6 @@ def _shown_where(where: tuple[str, ...]) -> str:
     if len(text) > _WHERE_LIMIT:
         text = text[: _WHERE_LIMIT - 3] + "..."
     return f"'{text}'"
-
-
-def _is_index(segment: str) -> bool:
-    return bool(segment) and all(ch in _DIGITS for ch in segment) and (segment == "0" or segment[0] != "0")
-
-
-def _lookup(arguments: Any, segments: tuple[str, ...]) -> Any:
-    current = arguments
-    for segment in segments:
-        if isinstance(current, dict):
-            if segment not in current:
-                return _MISSING
-            current = current[segment]
-        elif isinstance(current, list) and _is_index(segment) and int(segment) < len(current):
-            current = current[int(segment)]
-        else:
-            return _MISSING
-    return current
 
 
 def _strings(arguments: Any) -> Iterator[tuple[tuple[str, ...], str, bool]]:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from lilith.errors import PolicyError
 from lilith.policy.decision import Decision
+from lilith.policy.names import compile_name
 from lilith.policy.static_rules import ALLOW, DENY, StaticRules
 from lilith.policy.yaml_source import YamlDocument, load_yaml
 
@@ -19,16 +20,10 @@ if TYPE_CHECKING:  # imported lazily: only policies with argument rules pay for 
 _METADATA_KEYS = frozenset({"id", "customer_id", "customerId", "name", "description"})
 # Sections of the full policy language that this build cannot enforce yet. Accepting them silently would
 # let a user believe a rule protects them when it does not, so they are refused.
-_NOT_YET_ENFORCED = frozenset(
-    {
-        "rate_limit",
-        "rateLimit",
-        "pin_mode",
-        "pinMode",
-    }
-)
+_NOT_YET_ENFORCED = frozenset({"rate_limit", "rateLimit"})
 MODES = ("enforce", "audit")
 ON_DENY = ("error", "tool_result")
+PIN_MODES = ("enforce", "audit", "off")
 
 
 class Policy:
@@ -38,6 +33,7 @@ class Policy:
         "argument_rules",
         "mode",
         "on_deny",
+        "pin_mode",
         "prompt_rules",
         "rate_limits",
         "resource_rules",
@@ -58,6 +54,7 @@ class Policy:
         taint: TaintPolicy | None = None,
         resource_rules: AccessRules | None = None,
         prompt_rules: AccessRules | None = None,
+        pin_mode: str | None = None,
     ) -> None:
         self.source = source
         self.static_rules = static_rules
@@ -68,6 +65,8 @@ class Policy:
         self.taint = taint
         self.resource_rules = resource_rules
         self.prompt_rules = prompt_rules
+        # None: not set here; the command line decides (off, or enforce with --pin-store).
+        self.pin_mode = pin_mode
 
     def decide_tool_call(self, tool: str, arguments: Any, resolver: Resolver) -> Decision:
         """The tool must be allowed by name, and then every argument rule for it must pass."""
@@ -121,6 +120,7 @@ def parse_policy(text: str, file: str) -> Policy:
     protect = False
     resource_rules: AccessRules | None = None
     prompt_rules: AccessRules | None = None
+    pin_mode: str | None = None
     for key, value in root.items():
         if key == "version":
             if value not in (1, "1", "1.0"):
@@ -154,6 +154,9 @@ def parse_policy(text: str, file: str) -> Policy:
             mode = _choice(doc, ("mode",), value, MODES)
         elif key in ("on_deny", "onDeny"):
             on_deny = _choice(doc, (key,), value, ON_DENY)
+        elif key in ("pin_mode", "pinMode"):
+            # YAML 1.1 reads a bare `off` as false; that is what the author wrote.
+            pin_mode = _choice(doc, (key,), "off" if value is False else value, PIN_MODES)
         elif key in _METADATA_KEYS:
             continue
         elif key in _NOT_YET_ENFORCED:
@@ -164,7 +167,7 @@ def parse_policy(text: str, file: str) -> Policy:
             raise doc.error(
                 (str(key),),
                 f"unknown key '{key}' (expected version, mode, on_deny, static_rules, argument_rules, rate_limits, tool_classes, "
-                "taint_rules, protect_lethal_trifecta, resource_rules, prompt_rules)",
+                "taint_rules, protect_lethal_trifecta, resource_rules, prompt_rules, pin_mode)",
             )
     taint = None
     if taint_sections or protect:
@@ -181,6 +184,7 @@ def parse_policy(text: str, file: str) -> Policy:
         taint=taint,
         resource_rules=resource_rules,
         prompt_rules=prompt_rules,
+        pin_mode=pin_mode,
     )
 
 
@@ -202,6 +206,7 @@ def _static_rules(doc: YamlDocument, path: tuple[str, ...], value: Any) -> dict[
             raise doc.error(where, "a static rule's key must be a non-empty tool name or glob")
         if "\x00" in tool:
             raise doc.error(where, "a tool name cannot contain NUL")
+        compile_name(doc, where, tool, "a static rule's key")  # the one glob dialect; errors name the place
         if not isinstance(verdict, str) or verdict.upper() not in (ALLOW, DENY):
             raise doc.error(where, f"rule for '{tool}' must be ALLOW or DENY, not {verdict!r}")
         rules[tool] = verdict.upper()

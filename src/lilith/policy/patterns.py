@@ -38,9 +38,10 @@ from typing import Any
 
 import re2  # type: ignore[import-untyped]
 
-__all__ = ["Glob", "Regex", "compile_glob", "compile_regex", "is_glob", "is_scalar_text"]
+from lilith.policy.globs import encode_text as _encode
+from lilith.policy.globs import is_glob, is_scalar_text, translate_glob
 
-_GLOB_SPECIAL = frozenset("*?[\\")
+__all__ = ["Glob", "Regex", "compile_glob", "compile_regex", "is_glob", "is_scalar_text"]
 
 
 def _options() -> Any:
@@ -50,19 +51,6 @@ def _options() -> Any:
     options.log_errors = False  # RE2 would otherwise write parse errors to stderr itself
     options.case_sensitive = True
     return options
-
-
-def _encode(text: str) -> bytes | None:
-    """UTF-8 bytes for RE2, or None when the text holds lone surrogates (not Unicode text)."""
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return None
-
-
-def is_scalar_text(text: str) -> bool:
-    """True when ``text`` is a sequence of Unicode scalar values (no lone surrogates), i.e. matchable."""
-    return _encode(text) is not None
 
 
 def _compile(source: str, what: str, shown: str) -> Any:
@@ -120,100 +108,11 @@ class Glob:
         return f"Glob({self.pattern!r})"
 
 
-def is_glob(text: str) -> bool:
-    """True when ``compile_glob(text)`` means something other than "equals ``text``".
-
-    That is: ``text`` contains ``*``, ``?``, ``[`` or a ``\\`` escape. A policy value for which this
-    is false can be compared with plain string equality.
-    """
-    return any(ch in _GLOB_SPECIAL for ch in text)
-
-
-def _lit(ch: str) -> str:
-    """One code point as an RE2 atom that means exactly that code point, inside or outside a class."""
-    if ch.isascii() and ch.isalnum():
-        return ch
-    return f"\\x{{{ord(ch):X}}}"
-
-
-def _translate_class(pattern: str, start: int) -> tuple[str, int]:
-    """Translate the bracket expression whose ``[`` is at ``start``; return (RE2 class, index after ``]``)."""
-    i = start + 1
-    n = len(pattern)
-    negate = i < n and pattern[i] == "!"
-    if negate:
-        i += 1
-    items: list[tuple[str, str]] = []  # (low, high) code point ranges
-    first = True
-    while True:
-        if i >= n:
-            raise ValueError(f"glob {pattern!r}: unclosed '[' at position {start}")
-        ch = pattern[i]
-        if ch == "]" and not first:
-            i += 1
-            break
-        first = False
-        if ch == "\\":
-            if i + 1 >= n:
-                raise ValueError(f"glob {pattern!r}: dangling '\\' at end of pattern")
-            ch = pattern[i + 1]
-            i += 2
-        else:
-            i += 1
-        low = ch
-        if i + 1 < n and pattern[i] == "-" and pattern[i + 1] != "]":
-            high = pattern[i + 1]
-            if high == "\\":
-                if i + 2 >= n:
-                    raise ValueError(f"glob {pattern!r}: dangling '\\' at end of pattern")
-                high = pattern[i + 2]
-                i += 3
-            else:
-                i += 2
-            if ord(high) < ord(low):
-                raise ValueError(f"glob {pattern!r}: empty character range {low!r}-{high!r}")
-            items.append((low, high))
-        else:
-            items.append((low, low))
-    body = "".join(_lit(lo) if lo == hi else f"{_lit(lo)}-{_lit(hi)}" for lo, hi in items)
-    return ("[^" if negate else "[") + body + "]", i
-
-
-def _translate_glob(pattern: str) -> str:
-    out: list[str] = []
-    i = 0
-    n = len(pattern)
-    while i < n:
-        ch = pattern[i]
-        if ch == "*":
-            while i < n and pattern[i] == "*":  # '**' means the same as '*'; keep the regex small
-                i += 1
-            out.append(".*")
-            continue
-        if ch == "?":
-            out.append(".")
-        elif ch == "[":
-            cls, i = _translate_class(pattern, i)
-            out.append(cls)
-            continue
-        elif ch == "\\":
-            if i + 1 >= n:
-                raise ValueError(f"glob {pattern!r}: dangling '\\' at end of pattern")
-            i += 1
-            out.append(_lit(pattern[i]))
-        else:
-            out.append(_lit(ch))
-        i += 1
-    return "".join(out)
-
-
 def compile_glob(pattern: str) -> Glob:
     """Compile a glob: ``*`` any run (including ``/``), ``?`` one code point, ``[abc]``, ``[a-z]``,
     ``[!x]`` (``]`` first in a class is literal), ``\\`` escapes the next character. Whole-string,
     case-sensitive, no normalisation. ``ValueError`` on an unclosed ``[``, dangling ``\\`` or an
     empty range such as ``[z-a]``.
     """
-    if _encode(pattern) is None:
-        raise ValueError(f"glob {pattern!r} contains a lone surrogate and is not valid Unicode text")
-    source = _translate_glob(pattern)
+    source = translate_glob(pattern)
     return Glob(pattern, source, _compile(source, "glob", pattern))

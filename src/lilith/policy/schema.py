@@ -10,6 +10,7 @@ from typing import Any
 
 _NAME = {"type": "string", "minLength": 1, "description": "an exact name, or a glob with * ? [...]"}
 _TAGS = {"oneOf": [{"type": "string", "minLength": 1}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
+_TAGS_OR_NONE = {"oneOf": [{"type": "string", "minLength": 1}, {"type": "array", "items": {"type": "string"}}]}
 _ID = {"type": "string", "minLength": 1}
 _TEXT = {"type": "string"}
 
@@ -39,9 +40,68 @@ _ARGUMENT_RULE = _rule(
     },
     ["tool", "arg"],
 )
+_VALUE = {"description": "a JSON value (for eq/ne/in/not_in: compared with its type)"}
+_CONDITION_REF = {"$ref": "#/$defs/condition"}
+_CONDITION_LIST = {"type": "array", "items": _CONDITION_REF, "minItems": 1}
+_CONDITION = {
+    "description": "a condition (lilith.policy.conditions); one key per mapping, or true/false",
+    "oneOf": [
+        {"type": "boolean"},
+        {"type": "object", "properties": {"all": _CONDITION_LIST}, "required": ["all"], "additionalProperties": False},
+        {"type": "object", "properties": {"any": _CONDITION_LIST}, "required": ["any"], "additionalProperties": False},
+        {"type": "object", "properties": {"and": _CONDITION_LIST}, "required": ["and"], "additionalProperties": False},
+        {"type": "object", "properties": {"or": _CONDITION_LIST}, "required": ["or"], "additionalProperties": False},
+        {"type": "object", "properties": {"not": _CONDITION_REF}, "required": ["not"], "additionalProperties": False},
+        {
+            "type": "object",
+            "properties": {
+                "arg": {"type": "string", "description": "dotted path into the arguments (a.b.0)"},
+                "op": {"enum": ["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "matches", "glob", "exists"]},
+                "value": _VALUE,
+            },
+            "required": ["arg", "op"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {
+                "session": {"enum": ["taints", "call_count"]},
+                "op": {"enum": ["contains", "not_contains", "eq", "ne", "lt", "le", "gt", "ge"]},
+                "value": _VALUE,
+            },
+            "required": ["session", "op", "value"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {"tool_args_match": {"type": "object", "minProperties": 1}},
+            "required": ["tool_args_match"],
+            "additionalProperties": False,
+        },
+        *(
+            {
+                "type": "object",
+                "properties": {op: {"type": "array", "minItems": 2, "maxItems": 2}},
+                "required": [op],
+                "additionalProperties": False,
+            }
+            for op in ("==", "!=", "<", "<=", ">", ">=")
+        ),
+    ],
+}
+_EXCEPTION = {
+    "type": "object",
+    "properties": {"when": _CONDITION_REF, "reason": _TEXT, "description": _TEXT},
+    "required": ["when"],
+    "additionalProperties": False,
+}
 _TAINT_RULE = {
     "type": "object",
     "properties": {
+        "when": _CONDITION_REF,
+        "conditions": _CONDITION_LIST,
+        "pattern": _CONDITION_REF,
+        "exceptions": {"type": "array", "items": _EXCEPTION},
         "id": _ID,
         "description": _TEXT,
         "tool": _NAME,
@@ -78,11 +138,15 @@ def policy_schema() -> dict[str, Any]:
     argument_rules = {"type": "array", "items": _ARGUMENT_RULE}
     resource_rules = {
         "type": "array",
-        "items": _rule({"uri_pattern": _NAME, "action": _VERDICT}, ["uri_pattern", "action"]),
+        "items": _rule(
+            {"uri_pattern": _NAME, "action": _VERDICT, "taints_to_add": _TAGS_OR_NONE, "taintsToAdd": _TAGS_OR_NONE},
+            ["uri_pattern", "action"],
+        ),
     }
     prompt_rules = {"type": "array", "items": _rule({"prompt": _NAME, "action": _VERDICT}, ["prompt", "action"])}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": {"condition": _CONDITION},
         "title": "Lilith Zero policy",
         "type": "object",
         "properties": {
@@ -95,6 +159,8 @@ def policy_schema() -> dict[str, Any]:
             "mode": {"enum": ["enforce", "audit"]},
             "on_deny": {"enum": ["error", "tool_result"]},
             "onDeny": {"enum": ["error", "tool_result"]},
+            "pin_mode": {"enum": ["enforce", "audit", "off", False]},
+            "pinMode": {"enum": ["enforce", "audit", "off", False]},
             "static_rules": static_rules,
             "staticRules": static_rules,
             "argument_rules": argument_rules,

@@ -1,39 +1,25 @@
 """``static_rules``: tool name or glob -> ALLOW | DENY. Unlisted is denied; DENY beats ALLOW.
 
 Names are compared code point for code point: no case folding and no Unicode normalisation, so a
-homoglyph or a case variant never matches a rule it does not spell, and so stays denied.
+homoglyph or a case variant never matches a rule it does not spell, and so stays denied. Globs are the
+same dialect as everywhere else in a policy (``lilith.policy.names``: ``* ? [..]`` and ``\\`` escapes),
+compiled on first use so that loading a policy does not load RE2.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import re
-from typing import NamedTuple
-
 from lilith.policy.decision import Decision
+from lilith.policy.names import NameMatcher
 
 ALLOW = "ALLOW"
 DENY = "DENY"
-_GLOB_CHARS = frozenset("*?[")
-
-
-def is_glob(pattern: str) -> bool:
-    return not _GLOB_CHARS.isdisjoint(pattern)
-
-
-class GlobRule(NamedTuple):
-    pattern: str
-    verdict: str
-    regex: re.Pattern[str]
-
-
 _CACHE_LIMIT = 4096
 
 
 class StaticRules:
     __slots__ = ("_memo", "exact", "globs")
 
-    def __init__(self, exact: dict[str, str], globs: tuple[GlobRule, ...]) -> None:
+    def __init__(self, exact: dict[str, str], globs: tuple[tuple[NameMatcher, str], ...]) -> None:
         self.exact = exact
         self.globs = globs
         # Decisions are pure functions of the name, so they are memoised (bounded: names come from peers).
@@ -41,11 +27,13 @@ class StaticRules:
 
     @classmethod
     def compile(cls, rules: dict[str, str]) -> StaticRules:
+        """``rules`` maps names already validated with ``lilith.policy.names.parse_name`` to verdicts."""
         exact: dict[str, str] = {}
-        globs: list[GlobRule] = []
+        globs: list[tuple[NameMatcher, str]] = []
         for pattern, verdict in rules.items():
-            if is_glob(pattern):
-                globs.append(GlobRule(pattern, verdict, re.compile(fnmatch.translate(pattern), re.DOTALL)))
+            matcher = NameMatcher(pattern)
+            if matcher.is_glob:
+                globs.append((matcher, verdict))
             else:
                 exact[pattern] = verdict
         return cls(exact, tuple(globs))
@@ -65,15 +53,15 @@ class StaticRules:
             return Decision(False, f"static_rules.{tool}", f"tool '{tool}' is denied by policy")
         if verdict == ALLOW:
             allowed_by = tool
-        for glob in self.globs:
-            if glob.regex.fullmatch(tool) is None:
+        for matcher, glob_verdict in self.globs:
+            if not matcher.matches(tool):
                 continue
-            if glob.verdict == DENY:
+            if glob_verdict == DENY:
                 return Decision(
-                    False, f"static_rules.{glob.pattern}", f"tool '{tool}' is denied by pattern '{glob.pattern}'"
+                    False, f"static_rules.{matcher.text}", f"tool '{tool}' is denied by pattern '{matcher.text}'"
                 )
             if allowed_by is None:
-                allowed_by = glob.pattern
+                allowed_by = matcher.text
         if allowed_by is not None:
             return Decision(True, f"static_rules.{allowed_by}", "allowed by policy")
         return Decision(False, "default-deny", f"tool '{tool}' is not allowed by any rule")

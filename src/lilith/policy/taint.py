@@ -13,6 +13,10 @@
         action: CHECK_TAINT
         forbidden_tags: [SECRET]        # any of these held -> blocked
         required_taints: [REVIEWED]     # all of these held, or blocked
+        when: {arg: to, op: not_in, value: [me@example.com]}      # optional (lilith.policy.conditions)
+        exceptions:                     # optional: the rule does not apply when any of these holds
+          - when: {arg: dry_run, op: eq, value: true}
+            reason: a dry run sends nothing
     protect_lethal_trifecta: true       # EXFILTRATION-class tools blocked once ACCESS_PRIVATE and
                                         # UNTRUSTED_SOURCE are both held
 
@@ -22,26 +26,35 @@ what ``static_rules`` did not; ADD_TAINT and REMOVE_TAINT take effect only once 
 forwarded. The lethal-trifecta guard is checked last and cannot be skipped by ALLOW. Tags are opaque
 strings compared exactly (``-`` and any other character work). ``forbidden_tags`` blocks if ANY is held;
 ``required_taints`` blocks unless ALL are held (the original lilith-zero got the first one backwards).
-Conditions and ``exceptions`` on taint rules are not supported yet and are refused, never ignored.
+
+A rule with ``when`` (or ``conditions``: a list that must all hold, or lilith-zero's ``pattern``) applies
+only when its condition holds, and a rule with ``exceptions`` does not apply when any exception's ``when``
+holds; this goes for every action. An unknown outcome (a missing or mistyped argument, see
+``lilith.policy.conditions``) is settled in the direction that denies: for a rule that restricts
+(ADD_TAINT, CHECK_TAINT, BLOCK) the condition counts as met and the exceptions as not met; for a rule that
+relaxes (REMOVE_TAINT, ALLOW) the other way round.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from lilith.policy.conditions import CallContext, Condition, compile_condition, compile_condition_list, settle
 from lilith.policy.decision import Decision
+from lilith.policy.globs import is_scalar_text
 from lilith.policy.names import NameMatcher, compile_name
-from lilith.policy.patterns import is_scalar_text
 from lilith.policy.yaml_source import Path, YamlDocument
 
 ACTIONS = ("ADD_TAINT", "REMOVE_TAINT", "CHECK_TAINT", "BLOCK", "ALLOW")
 EXFILTRATION = "EXFILTRATION"
 TRIFECTA = frozenset({"ACCESS_PRIVATE", "UNTRUSTED_SOURCE"})
+RESTRICTING = frozenset({"ADD_TAINT", "CHECK_TAINT", "BLOCK"})
+_CONDITION_KEYS = ("when", "conditions", "pattern")
 _RULE_KEYS = frozenset(
     {"tool", "tool_class", "toolClass", "action", "tag", "forbidden_tags", "forbiddenTags", "required_taints"}
-    | {"requiredTaints", "error", "id", "description"}
+    | {"requiredTaints", "error", "id", "description", "exceptions", *_CONDITION_KEYS}
 )
-_REFUSED = frozenset({"pattern", "conditions", "condition", "exceptions", "when"})
+_EXCEPTION_KEYS = frozenset({"when", "reason", "description"})
 
 
 class TaintRule(NamedTuple):
@@ -53,6 +66,15 @@ class TaintRule(NamedTuple):
     forbidden: frozenset[str]
     required: frozenset[str]
     message: str | None
+    when: Condition | None = None
+    exceptions: tuple[Condition, ...] = ()
+
+    def active(self, context: CallContext) -> bool:
+        """Does this rule apply to this call (its condition holds and no exception does)?"""
+        restricting = self.action in RESTRICTING
+        if self.when is not None and not settle(self.when.evaluate(context), restricting):
+            return False
+        return not any(settle(exception.evaluate(context), not restricting) for exception in self.exceptions)
 
 
 class TaintEvaluation(NamedTuple):
@@ -80,15 +102,24 @@ class TaintPolicy:
                 found |= classes
         return frozenset(found)
 
-    def evaluate(self, tool: str, taints: frozenset[str]) -> TaintEvaluation:
+    def evaluate(
+        self, tool: str, taints: frozenset[str], arguments: Any = None, call_count: int = 0
+    ) -> TaintEvaluation:
+        """The denial (if any) and the taint changes of calling ``tool`` with ``arguments`` in a session that
+        holds ``taints`` and has forwarded ``call_count`` tool calls before this one."""
         classes = self.classes_of(tool)
         add: set[str] = set()
         remove: set[str] = set()
         checking = True
         denial: Decision | None = None
+        context: CallContext | None = None
         for rule in self.rules:
             if not _applies(rule, tool, classes):
                 continue
+            if rule.when is not None or rule.exceptions:
+                context = context or CallContext(arguments, taints, call_count)
+                if not rule.active(context):
+                    continue
             if rule.action == "ADD_TAINT" and rule.tag is not None:
                 add.add(rule.tag)
             elif rule.action == "REMOVE_TAINT" and rule.tag is not None:
@@ -173,12 +204,9 @@ def _compile_rule(doc: YamlDocument, path: Path, index: int, item: Any) -> Taint
     if not isinstance(item, dict):
         raise doc.error(path, "a taint rule must be a mapping with 'tool' (or 'tool_class') and 'action'")
     for key in item:
-        if key in _REFUSED:
-            raise doc.error(
-                (*path, str(key)), f"'{key}' on taint rules is not supported yet; refusing a rule it cannot enforce"
-            )
         if key not in _RULE_KEYS:
-            raise doc.error((*path, str(key)), f"unknown key '{key}' in a taint rule")
+            hint = " (conditions are written 'when: ...')" if key == "condition" else ""
+            raise doc.error((*path, str(key)), f"unknown key '{key}' in a taint rule{hint}")
     tool_key = next((k for k in ("tool_class", "toolClass") if k in item), None)
     if ("tool" in item) == (tool_key is not None):
         raise doc.error(path, "a taint rule needs exactly one of 'tool' and 'tool_class'")
@@ -210,7 +238,39 @@ def _compile_rule(doc: YamlDocument, path: Path, index: int, item: Any) -> Taint
     rule_id = item.get("id", f"taint_rules[{index}]")
     if not isinstance(rule_id, str) or not rule_id:
         raise doc.error((*path, "id"), "id must be a non-empty string")
-    return TaintRule(rule_id, tool, tool_class, action, tag, forbidden, required, message)
+    when = _rule_condition(doc, path, item)
+    exceptions = _exceptions(doc, (*path, "exceptions"), item["exceptions"]) if "exceptions" in item else ()
+    return TaintRule(rule_id, tool, tool_class, action, tag, forbidden, required, message, when, exceptions)
+
+
+def _rule_condition(doc: YamlDocument, path: Path, item: dict[str, Any]) -> Condition | None:
+    keys = [key for key in _CONDITION_KEYS if key in item]
+    if len(keys) > 1:
+        raise doc.error((*path, keys[1]), f"a taint rule takes one of {', '.join(_CONDITION_KEYS)}, not several")
+    if not keys:
+        return None
+    key = keys[0]
+    if key == "conditions":
+        return compile_condition_list(doc, (*path, key), item[key])
+    return compile_condition(doc, (*path, key), item[key])
+
+
+def _exceptions(doc: YamlDocument, path: Path, value: Any) -> tuple[Condition, ...]:
+    """``exceptions: [{when: CONDITION, reason: TEXT}, ...]`` (lilith-zero's shape)."""
+    if not isinstance(value, list):
+        raise doc.error(path, "exceptions must be a list of {when: CONDITION, reason: TEXT}")
+    compiled = []
+    for index, item in enumerate(value):
+        where = (*path, index)
+        if not isinstance(item, dict) or "when" not in item:
+            raise doc.error(where, "an exception is a mapping with 'when' (a condition) and optionally 'reason'")
+        for key in item:
+            if key not in _EXCEPTION_KEYS:
+                raise doc.error((*where, str(key)), f"unknown key '{key}' in an exception (expected when, reason)")
+        if not isinstance(item.get("reason", ""), str):
+            raise doc.error((*where, "reason"), "reason must be a string")
+        compiled.append(compile_condition(doc, (*where, "when"), item["when"]))
+    return tuple(compiled)
 
 
 def _optional_tags(doc: YamlDocument, path: Path, item: dict[str, Any], keys: tuple[str, str]) -> frozenset[str]:

@@ -33,11 +33,16 @@ class YamlDocument:
 
 
 def load_yaml(text: str, file: str) -> YamlDocument:
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # the reader checks characters here already
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text, file) from None
     try:
         node = loader.get_single_node()
         positions: dict[Path, tuple[int, int]] = {}
         value = None if node is None else _build(loader, node, (), positions, file)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text, file) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
@@ -47,6 +52,14 @@ def load_yaml(text: str, file: str) -> YamlDocument:
     finally:
         loader.dispose()
     return YamlDocument(file, value, positions)
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> PolicyError:
+    """A character YAML does not allow (e.g. a control character), placed by line and column."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    col = exc.position - (before.rfind("\n") + 1) + 1
+    return PolicyError(f"invalid YAML: character {exc.character!r} is not allowed here", file=file, line=line, col=col)
 
 
 def _build(

@@ -1,0 +1,185 @@
+"""The pin store: one JSON file (mode 0600) with the pinned tools of every server Lilith has fronted.
+
+Servers are keyed by their command line (``shlex.join`` of the argv), so the same server started the same
+way finds its pins again; a different command is a different server. The default file sits next to the
+audit key (``~/.config/lilith/pins.json``, or under ``$XDG_CONFIG_HOME``). Every save rewrites the whole
+file through a temporary file and ``rename``, so a crash leaves either the old file or the new one, never
+half of one. The file is read once at start; ``lilith pin accept|reset`` edit it for later sessions.
+
+.. code-block:: json
+
+    {"version": 1, "servers": {"python server.py": {
+        "updated": "2026-01-01T00:00:00Z",
+        "tools": {"echo": {"sha256": "…", "fields": {"description": "…", "inputSchema": "…"}}},
+        "pending": {"echo": {"sha256": "…", "fields": {}}}}}}
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lilith.audit.keys import default_key_path
+from lilith.errors import ConfigError
+
+if TYPE_CHECKING:  # pins and the gate are imported after the server has started
+    from lilith.core.gate import Interceptor, PolicySource
+    from lilith.core.ports import AuditSink, EventLog
+    from lilith.policy.loader import Policy
+    from lilith.policy.pins import PinReview, PinTable, ToolPin
+
+FORMAT_VERSION = 1
+STORE_ENV = "LILITH_PIN_STORE"
+
+
+def default_pin_store_path() -> str:
+    return os.path.join(os.path.dirname(default_key_path()), "pins.json")
+
+
+def choose_pin_store(explicit: str | None) -> str:
+    """--pin-store, else $LILITH_PIN_STORE, else the default file next to the audit key."""
+    return explicit or os.environ.get(STORE_ENV) or default_pin_store_path()
+
+
+def server_key(argv: Sequence[str]) -> str:
+    return shlex.join(argv)
+
+
+class PinStore:
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def servers(self) -> dict[str, dict[str, Any]]:
+        """Every server's raw entry; an absent file is an empty store, an unreadable one an error."""
+        import json  # this module is imported on the start-up path; json only when pinning is on
+
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read pin store {self.path!r}: {exc}") from None
+        if (
+            not isinstance(data, dict)
+            or data.get("version") != FORMAT_VERSION
+            or not isinstance(data.get("servers"), dict)
+        ):
+            raise ConfigError(f"pin store {self.path!r} is not a version {FORMAT_VERSION} pin store")
+        servers: dict[str, dict[str, Any]] = data["servers"]
+        for key, entry in servers.items():
+            _table(self.path, key, entry)  # validate every entry now, not when it is first needed
+        return servers
+
+    def load(self, server: str) -> PinTable | None:
+        entry = self.servers().get(server)
+        return None if entry is None else _table(self.path, server, entry)
+
+    def save(self, server: str, table: PinTable) -> None:
+        import time
+
+        servers = self.servers()
+        servers[server] = {
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "tools": {name: _pin_json(pin) for name, pin in sorted(table.pinned.items())},
+            "pending": {name: _pin_json(pin) for name, pin in sorted(table.pending.items())},
+        }
+        self._write(servers)
+
+    def remove(self, server: str) -> bool:
+        servers = self.servers()
+        if servers.pop(server, None) is None:
+            return False
+        self._write(servers)
+        return True
+
+    def _write(self, servers: dict[str, dict[str, Any]]) -> None:
+        import json
+        import tempfile
+
+        directory = os.path.dirname(os.path.abspath(self.path))
+        data = json.dumps({"version": FORMAT_VERSION, "servers": servers}, indent=1, sort_keys=True).encode()
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(prefix=".pins-", suffix=".tmp", dir=directory)  # created 0600
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data + b"\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, self.path)
+            except BaseException:
+                os.unlink(temporary)
+                raise
+        except OSError as exc:
+            raise ConfigError(f"cannot write pin store {self.path!r}: {exc.strerror or exc}") from None
+
+
+def _pin_json(pin: ToolPin) -> dict[str, Any]:
+    return {"sha256": pin.digest, "fields": dict(sorted(pin.fields.items()))}
+
+
+def _table(path: str, server: str, entry: Any) -> PinTable:
+    from lilith.policy.pins import PinTable
+
+    if not isinstance(entry, dict):
+        raise ConfigError(f"pin store {path!r}: the entry for {server!r} is not an object")
+    return PinTable(_pins(path, server, entry.get("tools", {})), _pins(path, server, entry.get("pending", {})))
+
+
+def _pins(path: str, server: str, value: Any) -> dict[str, ToolPin]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"pin store {path!r}: the pins of {server!r} are not an object")
+    from lilith.policy.pins import ToolPin
+
+    pins: dict[str, ToolPin] = {}
+    for name, item in value.items():
+        digest = item.get("sha256") if isinstance(item, dict) else None
+        fields = item.get("fields", {}) if isinstance(item, dict) else None
+        if (
+            not isinstance(digest, str)
+            or not isinstance(fields, dict)
+            or not all(isinstance(v, str) for v in fields.values())
+        ):
+            raise ConfigError(f"pin store {path!r}: the pin of tool {name!r} of {server!r} is malformed")
+        pins[name] = ToolPin(digest, dict(fields))
+    return pins
+
+
+class PinSetup:
+    """Pinning for one run: which store and server key, the mode when the policy does not set one (enforce
+    once a store is named, else off), and the server's pins, read before the server starts when pinning
+    is on at start so that a damaged store stops Lilith instead of silently trusting everything."""
+
+    __slots__ = ("default_mode", "preloaded", "server", "store")
+
+    def __init__(
+        self, store: PinStore, server: str, default_mode: str, preloaded: tuple[PinTable | None] | None
+    ) -> None:
+        self.store = store
+        self.server = server
+        self.default_mode = default_mode
+        self.preloaded = preloaded
+
+    @classmethod
+    def prepare(cls, explicit: str | None, argv: Sequence[str], policy: Policy) -> PinSetup:
+        named = explicit or os.environ.get(STORE_ENV)
+        setup = cls(PinStore(choose_pin_store(explicit)), server_key(argv), "enforce" if named else "off", None)
+        if (policy.pin_mode or setup.default_mode) != "off":
+            setup.preloaded = (setup.store.load(setup.server),)
+        return setup
+
+    def review(self) -> PinReview:
+        from lilith.policy.pins import PinReview
+
+        table = self.preloaded[0] if self.preloaded is not None else self.store.load(self.server)
+        return PinReview(table, lambda changed: self.store.save(self.server, changed))
+
+    def interceptor(self, audit: AuditSink, log: EventLog) -> Callable[[PolicySource], Interceptor]:
+        from lilith.core.gate import ToolPinning
+
+        return lambda policy: ToolPinning(policy, self.review, audit, log, self.default_mode)
