@@ -1,41 +1,184 @@
-"""``lilith audit verify``: check an audit log offline."""
+"""``lilith audit verify|tail|query|schema``: read audit logs offline."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from lilith.errors import LilithError
 
 EXIT_BROKEN = 1
 EXIT_USAGE = 2
+_DECISIONS = ("allow", "deny", "would-deny")
 
 
 def add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = commands.add_parser("audit", help="work with audit logs")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_commands.add_parser(
-        "verify", help="check the hash chain and every record's HMAC; exit 1 naming the first bad line"
+        "verify",
+        help="check the hash chain and every record's HMAC across rotated files; exit 1 naming the first bad file:line",
     )
-    verify.add_argument("file")
+    verify.add_argument("files", nargs="+", metavar="FILE", help="a log (its rotated files are found) or the files")
     verify.add_argument("--key-file", help="the audit key (default: as `lilith run` finds it)")
     verify.add_argument("--no-key", action="store_true", help="check the chain only (proves order, not origin)")
 
+    tail = audit_commands.add_parser("tail", help="the last records, one readable line each; -f follows")
+    tail.add_argument("file", metavar="FILE")
+    tail.add_argument("-n", "--lines", type=_count, default=10, metavar="N", help="how many records first (10)")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records, across rotation")
+    _add_output_options(tail)
 
-def run_audit_command(args: argparse.Namespace) -> int:
-    from lilith.audit.chain import verify
-    from lilith.audit.keys import key_path, read_key
+    query = audit_commands.add_parser("query", help="find records (indexed in FILE.idx.sqlite next to the log)")
+    query.add_argument("file", metavar="FILE")
+    query.add_argument("--tool", help="tool name, or a glob such as 'git_*'")
+    query.add_argument("--decision", choices=_DECISIONS)
+    query.add_argument("--event", help="record type: decision, result, session_start, records_lost …")
+    query.add_argument("--since", metavar="WHEN", help="30m, 1h, 2d ago, or an ISO 8601 time")
+    query.add_argument("--until", metavar="WHEN", help="as --since")
+    query.add_argument("--session", metavar="ID", help="a session id or its first characters")
+    _add_output_options(query)
+
+    audit_commands.add_parser("schema", help="JSON Schema of audit records")
+
+
+def add_audit_run_options(parser: argparse.ArgumentParser, parse_size: Callable[[str], int]) -> None:
+    """The audit options of ``lilith run`` (``parse_size`` is the CLI's own: '10M', '1G' …)."""
+    parser.add_argument(
+        "--audit-rotate-size",
+        type=parse_size,
+        metavar="SIZE",
+        help="rotate the audit log once it reaches SIZE (e.g. 100M): it becomes FILE.1, FILE.2 … (oldest first)",
+    )
+    parser.add_argument(
+        "--audit-rotate-interval",
+        type=_interval,
+        metavar="INTERVAL",
+        help="rotate the audit log once its first record is this old: seconds, or 30m, 1h, 1d, 1w",
+    )
+    parser.add_argument(
+        "--audit-failure",
+        choices=["deny", "continue"],
+        default="deny",
+        help="when a record cannot be written: deny the message (default), or let it go on, log loudly "
+        "and record how many records were lost once writing works again",
+    )
+    parser.add_argument(
+        "--redact-pattern",
+        action="append",
+        metavar="NAME=REGEX",
+        help="also redact matches of REGEX (RE2 syntax) in audit records, as <NAME:tag>; repeatable",
+    )
+    parser.add_argument(
+        "--redaction-config",
+        action="append",
+        metavar="FILE",
+        help="YAML list of {name: ..., pattern: ...} custom redaction patterns; repeatable",
+    )
+
+
+def _interval(text: str) -> float:
+    from lilith.audit.rotation import parse_interval
 
     try:
-        key = None if args.no_key else read_key(key_path(args.key_file)[0])
-        with open(args.file, "rb") as handle:
-            data = handle.read()
+        return parse_interval(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the records themselves, one JSON object a line")
+    parser.add_argument(
+        "--color", choices=["auto", "always", "never"], default="auto", help="auto: on a terminal, unless NO_COLOR"
+    )
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def run_audit_command(args: argparse.Namespace) -> int:
+    command = args.audit_command
+    name = f"lilith audit {command}"
+    try:
+        if command == "verify":
+            return _verify(args)
+        if command == "tail":
+            return _tail(args)
+        if command == "query":
+            return _query(args)
+        return _schema()
     except LilithError as exc:
-        print(f"lilith audit verify: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        print(f"{name}: {exc}", file=sys.stderr)
     except OSError as exc:
-        print(f"lilith audit verify: cannot read {args.file!r}: {exc.strerror}", file=sys.stderr)
-        return EXIT_USAGE
-    verdict = verify(data, key)
-    print(f"{args.file}: {verdict}" + ("" if key is not None else " (chain only: no key given)"))
+        print(f"{name}: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+    except ValueError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 0
+    return EXIT_USAGE
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from lilith.audit.keys import key_path, read_key
+    from lilith.audit.verify_set import files_to_verify, verify_files
+
+    key = None if args.no_key else read_key(key_path(args.key_file)[0])
+    files = files_to_verify(list(args.files))
+    verdict = verify_files(files, key)
+    print(f"{verdict}" + ("" if key is not None else " (chain only: no key given)"))
     return 0 if verdict.ok else EXIT_BROKEN
+
+
+def _tail(args: argparse.Namespace) -> int:
+    from lilith.audit.render import use_colour
+    from lilith.audit.tail import Tail
+
+    tail = Tail(args.file, sys.stdout, as_json=args.json, colour=use_colour(args.color, sys.stdout))
+    try:
+        tail.run(args.lines, args.follow)
+    except BrokenPipeError:  # piped into `head`: not an error
+        sys.stdout = sys.stderr
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    import time
+
+    from lilith.audit.query import Filters, parse_time, query
+    from lilith.audit.render import render_line, use_colour
+
+    now = time.time()
+    filters = Filters(
+        tool=args.tool,
+        decision=args.decision,
+        since=parse_time(args.since, now) if args.since else None,
+        until=parse_time(args.until, now) if args.until else None,
+        session=args.session,
+        event=args.event,
+    )
+    colour = use_colour(args.color, sys.stdout)
+    out = sys.stdout
+    try:
+        for line in query(args.file, filters):
+            out.write((line.decode("utf-8", "replace") if args.json else render_line(line, colour)) + "\n")
+        out.flush()
+    except BrokenPipeError:
+        sys.stdout = sys.stderr
+    return 0
+
+
+def _schema() -> int:
+    import json
+
+    from lilith.audit.schema import audit_record_schema
+
+    print(json.dumps(audit_record_schema(), indent=2))
+    return 0

@@ -12,8 +12,9 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from lilith.audit_cli import add_audit_commands, run_audit_command
+from lilith.audit_cli import add_audit_commands, add_audit_run_options, run_audit_command
 from lilith.errors import ConfigError, ServerStartError
+from lilith.pin_cli import add_pin_commands, run_pin_command
 from lilith.policy_cli import add_policy_commands, run_policy_command
 
 EXIT_SERVER_FAILED = 1
@@ -70,6 +71,7 @@ def _add_run_options(parser: argparse.ArgumentParser, *, zero: bool) -> None:
         default="interval",
         help="flush the audit log to disk after every record, once a second (default), or never",
     )
+    add_audit_run_options(parser, parse_size)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
     parser.add_argument(
@@ -110,6 +112,12 @@ def _add_run_options(parser: argparse.ArgumentParser, *, zero: bool) -> None:
         help="progress notifications extend a request's deadline, never past this (default 600)",
     )
     parser.add_argument(
+        "--pin-store",
+        metavar="FILE",
+        help="pin every tool on first sight and refuse changed or new ones (pin_mode: enforce unless the policy "
+        "says otherwise); default store ~/.config/lilith/pins.json when the policy turns pinning on",
+    )
+    parser.add_argument(
         "--startup-timeout",
         type=positive_seconds,
         default=30.0,
@@ -126,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("server", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...] of the MCP server")
     add_policy_commands(commands)
     add_audit_commands(commands)
+    add_pin_commands(commands)
     return parser
 
 
@@ -144,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_policy_command(args)
     if args.command == "audit":
         return run_audit_command(args)
+    if args.command == "pin":
+        return run_pin_command(args)
     server = list(args.server)
     if server and server[0] == "--":
         server = server[1:]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.audit_records import schema_problems
 from tests.integration.harness import ALLOW_ECHO_POLICY, HOSTILE, Proxy, lilith_run
 
 
@@ -41,3 +42,7 @@ def start_proxy(tmp_path: Path) -> Iterator[StartProxy]:
     yield start
     for proxy in started:
         proxy.kill()
+    # Every record a real run wrote must match the documented schema (docs/audit.md, lilith.audit.schema).
+    problems = [p for n in range(len(started)) for p in schema_problems(tmp_path / f"audit-{n}.jsonl")]
+    if problems:
+        pytest.fail("audit records that do not match lilith.audit.schema:\n" + "\n".join(problems[:20]))

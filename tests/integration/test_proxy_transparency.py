@@ -171,7 +171,14 @@ def test_lilith_zero_alias(tmp_path: Path) -> None:
     finally:
         assert proxy.close() == 0
     events = [json.loads(line)["event"] for line in audit.read_text().splitlines()]
-    assert events == ["session_start", "initialize", "decision", "decision", "session_end"]
+    assert [e for e in events if e != "result"] == [
+        "session_start",
+        "policy_load",
+        "initialize",
+        "decision",
+        "decision",
+        "session_end",
+    ]
 
 
 def test_python_dash_m_entry_point(tmp_path: Path) -> None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
 
 GENESIS = "0" * 64
+# Records a writer puts right after a torn line it found or left: they end that line and explain it.
+_RESUME_EVENTS = ("log_resumed", "records_lost")
 _MAC_SUFFIX = re.compile(rb',"mac":"([0-9a-f]{64})"\}$')
 
 
@@ -60,12 +61,20 @@ def mac_ok(line: bytes, key: bytes) -> bool:
     return hmac.compare_digest(expected.encode(), found.group(1))
 
 
-@dataclass(frozen=True)
 class Verdict:
-    ok: bool
-    records: int
-    problem: str | None = None
-    line: int | None = None
+    """What ``verify`` found. A plain class, not a dataclass or NamedTuple: building either costs start-up
+    time, and this module is imported before the server is started."""
+
+    __slots__ = ("last_hash", "line", "ok", "problem", "records")
+
+    def __init__(
+        self, ok: bool, records: int, problem: str | None = None, line: int | None = None, last_hash: str = GENESIS
+    ) -> None:
+        self.ok = ok
+        self.records = records
+        self.problem = problem
+        self.line = line
+        self.last_hash = last_hash  # of the last whole record: where the next file of a rotated set chains on
 
     def __str__(self) -> str:
         if self.ok:
@@ -73,14 +82,14 @@ class Verdict:
         return f"line {self.line}: {self.problem}"
 
 
-def verify(data: bytes, key: bytes | None) -> Verdict:
-    """Check a whole log. Without a key only the chain is checked (anyone can recompute hashes)."""
+def verify(data: bytes, key: bytes | None, previous: str = GENESIS) -> Verdict:
+    """Check a whole log whose first record must chain on ``previous`` (the last line of the file before it,
+    for a rotated set). Without a key only the chain is checked (anyone can recompute hashes)."""
     import orjson
 
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    previous = GENESIS
     torn_at: int | None = None
     count = 0
     for number, line in enumerate(lines, start=1):
@@ -100,14 +109,14 @@ def verify(data: bytes, key: bytes | None) -> Verdict:
         if record.get("prev") != previous:
             return Verdict(False, count, "chain broken: a record before this one was changed, removed or moved", number)
         if torn_at is not None:
-            if record.get("event") != "log_resumed" or torn_at != number - 1:
+            if record.get("event") not in _RESUME_EVENTS or torn_at != number - 1:
                 return Verdict(False, count, "not a record", torn_at)
             torn_at = None
         previous = line_hash(line)
         count += 1
     if torn_at is not None:
         return Verdict(False, count, "not a record", torn_at)
-    return Verdict(True, count)
+    return Verdict(True, count, last_hash=previous)
 
 
 def last_whole_line(path: str, probe: int = 1 << 20) -> tuple[bytes | None, int]:

@@ -16,6 +16,7 @@ import orjson
 PREVIEW_CHARS = 200
 PREVIEW_SLACK = 64  # longer than any detector needs to recognise a secret that starts before the cut
 _LIMIT = PREVIEW_CHARS + PREVIEW_SLACK
+_MAX_DEPTH = 32
 
 
 def summarise_result(message_body: dict[str, Any], raw_size: int) -> dict[str, Any]:
@@ -74,7 +75,9 @@ def _bounded_json(value: Any, limit: int) -> str:
 def _emit(value: Any, out: list[str], budget: list[int], depth: int) -> None:
     if budget[0] <= 0:
         return
-    if isinstance(value, dict) and depth < 32:
+    if depth >= _MAX_DEPTH and isinstance(value, dict | list | tuple):
+        _put('"…"', out, budget)  # deeper than any preview needs; never serialise what lies below whole
+    elif isinstance(value, dict):
         _put("{", out, budget)
         for n, (key, item) in enumerate(value.items()):
             if budget[0] <= 0:
@@ -82,7 +85,7 @@ def _emit(value: Any, out: list[str], budget: list[int], depth: int) -> None:
             _put(("," if n else "") + _scalar(str(key)) + ":", out, budget)
             _emit(item, out, budget, depth + 1)
         _put("}", out, budget)
-    elif isinstance(value, list | tuple) and depth < 32:
+    elif isinstance(value, list | tuple):
         _put("[", out, budget)
         for n, item in enumerate(value):
             if budget[0] <= 0:

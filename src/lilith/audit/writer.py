@@ -2,67 +2,143 @@
 
 Each record is written with a single ``write`` on an ``O_APPEND`` descriptor before the decision it
 records takes effect, so a crash after forwarding can never lose the record of what was forwarded.
-A failed write raises ``AuditWriteError``; the session then denies the message (fail closed). Records
-are chained across runs: a new writer continues from the file's last whole record.
+Records are chained across runs (a new writer continues from the file's last whole record) and across
+rotated files (the first record of a new file is ``log_rotated``, naming the file it continues).
+
+Everything happens under one lock in ``record``: closing a gap left by failed writes, rotating, writing.
+When a record cannot be written, ``--audit-failure`` decides: ``deny`` (the default) raises
+``AuditWriteError`` and the session refuses the message; ``continue`` logs loudly and lets it go on.
+Either way the lost records are counted, and the first record that can be written again is preceded by
+``records_lost`` saying how many, so the gap shows in the chain.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
+import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lilith.audit.chain import GENESIS, Sealer, last_whole_line, line_hash
+from lilith.audit.rotation import Rotation, rotated_name, rotated_numbers
 from lilith.errors import AuditWriteError, ConfigError
 
 if TYPE_CHECKING:
     from lilith.audit.redact import Redactor
+    from lilith.core.ports import EventLog
 
 SCHEMA_VERSION = 1
 # Fields that may carry personal data or secrets: redacted before anything reaches the disk.
 REDACTED_FIELDS = ("arguments", "uri", "server_command", "preview")
 _REDACTED = frozenset(REDACTED_FIELDS)
-
-
 FSYNC_POLICIES = ("always", "interval", "never")
+FAILURE_MODES = ("deny", "continue")
+_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+_LOSS_LOG_SECONDS = 1.0  # under --audit-failure continue, repeat the loud log at most this often
+_FIRST_TS = rb'"ts":(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)'  # compiled on use (only with interval rotation)
 
 
 class AuditFile:
     """``fsync``: ``always`` after every record; ``interval`` when the proxy's once-a-second tick calls
     ``sync()`` and on close; ``never`` leaves it to the OS (a write that returned survives a Lilith crash
-    either way; fsync is about surviving a machine crash)."""
+    either way; fsync is about surviving a machine crash). ``redaction``: custom ``(kind, regex)`` patterns,
+    compiled now so a bad one refuses to start. ``clock``: wall-clock time for ``ts`` and interval rotation."""
 
-    def __init__(self, path: str, key: bytes, fsync: str = "interval") -> None:
+    def __init__(
+        self,
+        path: str,
+        key: bytes,
+        fsync: str = "interval",
+        *,
+        rotation: Rotation | None = None,
+        on_failure: str = "deny",
+        log: EventLog | None = None,
+        redaction: Sequence[tuple[str, str]] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ConfigError(f"--audit-fsync must be one of {', '.join(FSYNC_POLICIES)}")
+        if on_failure not in FAILURE_MODES:
+            raise ConfigError(f"--audit-failure must be one of {', '.join(FAILURE_MODES)}")
         self.path = path
         self._key = key
         self._sealer = Sealer(key)
         self._fsync = fsync
+        self._on_failure = on_failure
+        self._log = log
+        self._clock = clock
+        self._write: Callable[[int, bytes], int] = os.write  # the one call that puts records on disk (a test seam)
         self._dirty = False
+        self._dumps: Callable[..., bytes] | None = None
+        self._preview_chars = 0
+        self._redactor: Redactor | None = None  # built on first use: it is not needed before the server starts
+        if redaction:
+            self._redactor = self._new_redactor(redaction)
+        # Failed writes not yet accounted for in the log, and a gap record owed before the next record.
+        self._failed = 0
+        self._first_failure = 0.0
+        self._last_error = ""
+        self._reported = -math.inf
+        self._torn = 0
+        self._rotated_from: tuple[str, str] | None = None  # (rotated file, reason) not yet announced
+        self._gap = False
         try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            last, torn = last_whole_line(path)
+            self._fd = os.open(path, _OPEN_FLAGS, 0o600)
+            info = os.fstat(self._fd)
+            regular = stat.S_ISREG(info.st_mode)
+            # Only a regular file has a tail to continue (a device such as /dev/full never ends).
+            last, torn = last_whole_line(path) if regular else (None, 0)
         except OSError as exc:
             raise ConfigError(f"cannot open audit log {path!r}: {exc.strerror}") from None
         self._lock = threading.Lock()
         self._seq = 0
+        self._size = info.st_size if regular else 0
         self._prev = line_hash(last) if last is not None else GENESIS
-        self._dumps: Callable[..., bytes] | None = None
-        self._redactor: Redactor | None = None  # built on first use: it is not needed before the server starts
         self.session_id = os.urandom(16).hex()  # not uuid: its import is slow, and only uniqueness matters
+        self._setup_rotation(rotation if regular else None)
         if torn:
             # A crash tore the last record: end that line, and say so in a record chained to the last whole one.
-            self._write_record({"event": "log_resumed", "torn_bytes": torn}, lead=b"\n")
+            self._torn = torn
+            self._gap = True
+            with contextlib.suppress(AuditWriteError):
+                self._close_gap(clock())
 
+    def _setup_rotation(self, rotation: Rotation | None) -> None:
+        rotation = rotation or Rotation()
+        self._rotation = rotation
+        self._rotate_bytes = rotation.max_bytes or math.inf
+        self._rotate_due = math.inf
+        existing = rotated_numbers(self.path) if rotation.enabled else []
+        self._next_number = existing[-1] + 1 if existing else 1
+        if rotation.interval_seconds is not None:
+            started = _first_record_ts(self.path) if self._size else None
+            now = self._clock()
+            self._rotate_due = min(started or now, now) + rotation.interval_seconds
+
+    # ------------------------------------------------------------------ the write path
     def record(self, record: dict[str, Any]) -> None:
         with self._lock:
-            self._write_record(record)
+            try:
+                now = self._clock()
+                if self._gap:
+                    self._close_gap(now)
+                # Rotation is decided here, under the lock, between two records: never between a record and
+                # the forward it precedes. The common case costs two comparisons.
+                if self._size >= self._rotate_bytes or now >= self._rotate_due:
+                    self._rotate(now)
+                self._write_record(record, now)
+            except AuditWriteError as exc:
+                self._lost(exc)  # raises under --audit-failure deny
+                return
+            if self._fsync == "always":
+                self._sync_or_report()
 
-    def _write_record(self, record: dict[str, Any], lead: bytes = b"") -> None:
+    def _write_record(self, record: dict[str, Any], now: float, lead: bytes = b"") -> None:
         dumps = self._dumps
         if dumps is None:  # orjson is imported on first use: the file is opened before the server starts
             import orjson
@@ -74,27 +150,140 @@ class AuditFile:
             except Exception as exc:  # a redaction bug must deny the call, never write the raw value
                 raise AuditWriteError(f"redaction failed: {type(exc).__name__}") from None
         self._seq += 1
-        full = {"v": SCHEMA_VERSION, "ts": time.time(), "session": self.session_id, "seq": self._seq}
+        full = {"v": SCHEMA_VERSION, "ts": now, "session": self.session_id, "seq": self._seq}
         full["prev"] = self._prev
         full.update(record)
-        line = self._sealer.seal(dumps(full, default=str))
+        try:
+            unsealed = dumps(full, default=str)
+        except TypeError:  # an integer beyond 64 bits (ids and arguments may carry one): keep it exact
+            unsealed = exact_json(full)
+        line = self._sealer.seal(unsealed)
         data = lead + line + b"\n"
         try:
-            written = os.write(self._fd, data)
+            written = self._write(self._fd, data)
         except OSError as exc:
             raise AuditWriteError(f"{self.path}: {exc.strerror}") from None
         if written != len(data):
-            raise AuditWriteError(f"{self.path}: short write ({written} of {len(data)} bytes)")
+            written = self._complete_short_write(data, written)
+        self._size += written
         self._prev = self._sealer.line_hash(line)
         self._dirty = True
-        if self._fsync == "always":
-            self._sync_locked()
 
+    def _complete_short_write(self, data: bytes, written: int) -> int:
+        """A short write (a signal, or the disk filling up mid-record): write the rest, or learn why not."""
+        try:
+            while written < len(data):
+                more = self._write(self._fd, data[written:])
+                if more <= 0:
+                    raise OSError(0, "the write made no progress")
+                written += more
+        except OSError as exc:
+            self._undo_short_write(written)
+            raise AuditWriteError(f"{self.path}: {exc.strerror} ({written} of {len(data)} bytes written)") from None
+        return written
+
+    def _undo_short_write(self, written: int) -> None:
+        """Cut a partial record off again; if that fails, the next record starts a new line and says so."""
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            self._torn += written
+            self._gap = True
+
+    # ------------------------------------------------------------------ failures and the gaps they leave
+    def _lost(self, exc: AuditWriteError) -> None:
+        if not self._failed:
+            self._first_failure = self._clock()
+        self._failed += 1
+        self._last_error = str(exc)
+        self._gap = True
+        if self._on_failure == "deny":
+            raise exc
+        now = time.monotonic()
+        if self._log is not None and now - self._reported >= _LOSS_LOG_SECONDS:
+            self._reported = now
+            self._log.log(
+                "error",
+                "audit_record_lost",
+                error=str(exc),
+                lost=self._failed,
+                detail="--audit-failure continue: messages go on without their audit records",
+            )
+
+    def _close_gap(self, now: float) -> None:
+        """Before the next record: announce a rotation that could not be, end a torn line, count the lost."""
+        if self._rotated_from is not None:
+            previous, reason = self._rotated_from
+            rotated = {"event": "log_rotated", "previous_file": previous, "previous_hash": self._prev, "reason": reason}
+            self._write_record(rotated, now)
+            self._rotated_from = None
+        lead = b"\n" if self._torn else b""
+        if self._failed:
+            lost: dict[str, Any] = {
+                "event": "records_lost",
+                "count": self._failed,
+                "failure_mode": self._on_failure,
+                "error": self._last_error,
+                "since": self._first_failure,
+            }
+            if self._torn:
+                lost["torn_bytes"] = self._torn
+            self._write_record(lost, now, lead)
+            if self._log is not None:
+                self._log.log("warning", "audit_log_recovered", lost=self._failed, file=self.path)
+        elif self._torn:
+            self._write_record({"event": "log_resumed", "torn_bytes": self._torn}, now, lead)
+        self._failed = 0
+        self._torn = 0
+        self._gap = False
+
+    # ------------------------------------------------------------------ rotation
+    def _rotate(self, now: float) -> None:
+        rotation = self._rotation
+        reason = "size" if self._size >= self._rotate_bytes else "interval"
+        if rotation.interval_seconds is not None:
+            self._rotate_due = now + rotation.interval_seconds
+        if self._size == 0:
+            return  # nothing written yet: an empty file is not worth a new name
+        if self._fsync != "never":
+            self._sync_locked()
+        number = self._next_number
+        while os.path.lexists(rotated_name(self.path, number)):
+            number += 1
+        target = rotated_name(self.path, number)
+        try:
+            os.rename(self.path, target)
+        except OSError as exc:
+            raise AuditWriteError(f"{self.path}: cannot rotate to {target!r}: {exc.strerror}") from None
+        try:
+            fd = os.open(self.path, _OPEN_FLAGS, 0o600)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.rename(target, self.path)
+            raise AuditWriteError(f"{self.path}: cannot start a new file after rotation: {exc.strerror}") from None
+        os.close(self._fd)
+        self._fd, self._size, self._dirty, self._next_number = fd, 0, False, number + 1
+        self._rotated_from = (os.path.basename(target), reason)
+        self._gap = True
+        self._close_gap(now)
+
+    # ------------------------------------------------------------------ flushing
     def sync(self) -> None:
         """Flush to stable storage if anything was written since the last sync (the ``interval`` policy)."""
         with self._lock:
             if self._fsync == "interval":
                 self._sync_locked()
+
+    def _sync_or_report(self) -> None:
+        """fsync after a record under ``always``: a failure denies under ``deny``; under ``continue`` the record
+        is in the file (only not yet on stable storage), so it is reported, not counted as lost."""
+        try:
+            self._sync_locked()
+        except AuditWriteError as exc:
+            if self._on_failure == "deny":
+                raise
+            if self._log is not None:
+                self._log.log("error", "audit_sync_failed", error=str(exc))
 
     def _sync_locked(self) -> None:
         if not self._dirty or self._fd < 0:
@@ -105,31 +294,55 @@ class AuditFile:
             raise AuditWriteError(f"{self.path}: fsync failed: {exc.strerror}") from None
         self._dirty = False
 
+    # ------------------------------------------------------------------ redaction
+    def _new_redactor(self, custom: Sequence[tuple[str, str]] = ()) -> Redactor:
+        import hashlib
+        import hmac
+
+        from lilith.audit.redact import Redactor
+        from lilith.audit.results import PREVIEW_CHARS
+
+        self._preview_chars = PREVIEW_CHARS
+        # Tags are keyed by a key derived from the audit key, so the same value correlates across records
+        # (and runs with the same key) without being recoverable from the log.
+        return Redactor(hmac.new(self._key, b"lilith redaction tags", hashlib.sha256).digest(), custom)
+
     def _redacted(self, record: dict[str, Any]) -> dict[str, Any]:
-        if self._redactor is None:
-            import hashlib
-            import hmac
-
-            from lilith.audit.redact import Redactor
-
-            # Tags are keyed by a key derived from the audit key, so the same value correlates across records
-            # (and runs with the same key) without being recoverable from the log.
-            self._redactor = Redactor(hmac.new(self._key, b"lilith redaction tags", hashlib.sha256).digest())
         redactor = self._redactor
+        if redactor is None:
+            redactor = self._redactor = self._new_redactor()
         redacted = dict(record)
         for field in REDACTED_FIELDS:
             if field in redacted:
                 redacted[field] = redactor.redact_value(redacted[field])
+        preview = redacted.get("preview")
+        if isinstance(preview, str) and len(preview) > self._preview_chars:
+            # Cut after redacting: a secret straddling the cut was still seen whole by the redactor.
+            redacted["preview"] = preview[: self._preview_chars]
         return redacted
 
     def close(self) -> None:
         with self._lock:
             if self._fd >= 0:
+                if self._gap:
+                    with contextlib.suppress(AuditWriteError):
+                        self._close_gap(self._clock())
                 if self._fsync != "never":
                     with contextlib.suppress(AuditWriteError):
                         self._sync_locked()
                 os.close(self._fd)
                 self._fd = -1
+
+
+def _first_record_ts(path: str) -> float | None:
+    """The ``ts`` of a log's first record (when the file was started), without parsing JSON."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.readline(65536)
+    except OSError:
+        return None
+    found = re.search(_FIRST_TS, head)
+    return float(found.group(1)) if found is not None else None
 
 
 class NoAudit:
@@ -143,3 +356,10 @@ class NoAudit:
 
     def close(self) -> None:
         return None
+
+
+def exact_json(record: dict[str, Any]) -> bytes:
+    """The slow path for what orjson cannot encode: the stdlib writes integers of any size exactly."""
+    import json
+
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False).encode()

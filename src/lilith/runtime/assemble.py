@@ -13,9 +13,11 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from lilith.audit.configure import open_audit
 from lilith.audit.writer import AuditFile, NoAudit
 from lilith.policy.loader import Policy, deny_all_policy, load_policy
 from lilith.runtime.logs import StderrLog
+from lilith.runtime.pin_store import PinSetup
 from lilith.runtime.supervisor import ResourceLimits, ServerLauncher, ServerSpec
 
 if TYPE_CHECKING:
@@ -49,13 +51,14 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
     """Check the configuration, hand the spec to the already-booting supervisor, build the proxy."""
     try:
         (policy, policy_path), audit, spec = _checked_configuration(args, server, log)
+        pins = PinSetup.prepare(args.pin_store, spec.argv, policy)
         launcher.begin(spec)
     except BaseException:
         launcher.cancel()
         raise
     # The server is booting now; the rest of the proxy is imported meanwhile.
     from lilith.audit.results import summarise_result
-    from lilith.core.gate import Gate, RateLimit, ResourceAndPromptAccess, TaintTracking, ToolCallPolicy
+    from lilith.core.gate import build_gate
     from lilith.core.session import Limits, Session
     from lilith.runtime.policy_holder import PolicyHolder
     from lilith.runtime.resolver import ServerPathResolver
@@ -64,6 +67,7 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
     holder = PolicyHolder(policy, policy_path, log, audit)
     first_server = launcher.finish()
     _record_start(audit, log, spec, policy_path, first_server.pid)
+    holder.record_load()
     limits = Limits(
         max_client_line_bytes=args.max_line_bytes,
         max_server_line_bytes=args.max_server_line_bytes,
@@ -76,14 +80,7 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
     import time
 
     resolver = ServerPathResolver(spec.env, spec.cwd)
-    gate = Gate(
-        [
-            ToolCallPolicy(holder.current, resolver),
-            ResourceAndPromptAccess(holder.current, resolver),
-            TaintTracking(holder.current),
-            RateLimit(holder.current, time.monotonic),
-        ]
-    )
+    gate = build_gate(holder.current, resolver, time.monotonic, pins.interceptor(audit, log))
     options = ProxyOptions(
         restart=args.restart,
         max_restarts=args.max_restarts,
@@ -106,14 +103,7 @@ def _checked_configuration(
 ) -> tuple[tuple[Policy, str | None], AuditFile | NoAudit, ServerSpec]:
     """Everything that can refuse to start, checked before any server is started."""
     chosen = choose_policy(args.policy, log)
-    audit: AuditFile | NoAudit = NoAudit()
-    if args.audit_log:
-        from lilith.audit.keys import load_or_create_key
-
-        key, key_file, created = load_or_create_key(args.audit_key_file)
-        if created:
-            log.log("warning", "audit_key_created", file=key_file, detail="keep it: it verifies this log")
-        audit = AuditFile(args.audit_log, key, args.audit_fsync)
+    audit = open_audit(args, log)
     spec = ServerSpec(
         argv=tuple(server),
         env=server_environment(os.environ, args.env_allow),

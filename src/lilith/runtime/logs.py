@@ -2,22 +2,39 @@
 
 Never stdout: in proxy mode stdout carries only MCP messages. A small writer rather than the logging
 module or structlog: it is on the start-up path, where importing structlog alone costs ~150 ms here.
-Values that look like secrets from configuration are never passed in; see ``mask``.
+
+Never a secret either. Every field is scrubbed before it is formatted: the value of any environment
+variable with a secret-looking name (``*TOKEN*``, ``*KEY*``, ``*SECRET*``, ``*PASSWORD*`` …) is masked
+wherever it appears, and a command line (``argv``) has the values of secret-looking ``--flag=value`` /
+``--flag value`` options, ``NAME=value`` environment assignments and URL passwords masked. The server's
+environment itself is never logged.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+SECRET_NAME = re.compile(r"token|key|secret|passw|credential|auth|cookie|private|signature", re.IGNORECASE)
+MIN_SECRET_CHARS = 6  # shorter environment values ("1", "true", "info") are too common to scrub everywhere
+_ARGV_FIELDS = frozenset({"argv", "command", "server_command"})
+_URL_PASSWORD = re.compile(r"(?<=://)([^\s/:@]+):([^\s/@]+)@")
 
 
 class StderrLog:
-    def __init__(self, level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        level: str = "info",
+        fmt: str = "text",
+        stream: TextIO | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         if level not in LEVELS:
             raise ValueError(f"unknown log level {level!r}")
         if fmt not in ("text", "json"):
@@ -27,6 +44,7 @@ class StderrLog:
         self._stream = stream or sys.stderr
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        self._secrets = secret_values(os.environ if environ is None else environ)
 
     def enabled(self, level: str) -> bool:
         return LEVELS.get(level, 40) >= self._threshold
@@ -36,6 +54,7 @@ class StderrLog:
             return
         import orjson  # not at module level: this module is imported before the server is started
 
+        fields = {key: self._scrubbed(key, value) for key, value in fields.items()}
         if self._json:
             record = {"ts": round(time.time(), 6), "level": level, "event": event, "pid": self._pid, **fields}
             text = orjson.dumps(record, default=str).decode() + "\n"
@@ -48,6 +67,53 @@ class StderrLog:
                 self._stream.flush()
             except (OSError, ValueError):
                 pass  # stderr gone: nothing sensible left to tell anyone
+
+    def _scrubbed(self, key: str, value: Any) -> Any:
+        if key in _ARGV_FIELDS and isinstance(value, list | tuple):
+            value = mask_argv([str(item) for item in value])
+        return scrub(value, self._secrets)
+
+
+def secret_values(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Values of environment variables whose names look secret, longest first (so a value that contains
+    another is masked whole)."""
+    found = {value for name, value in environ.items() if SECRET_NAME.search(name) and len(value) >= MIN_SECRET_CHARS}
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def scrub(value: Any, secrets: Sequence[str]) -> Any:
+    """``value`` with every occurrence of a secret masked, in strings, lists and mappings."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, mask(secret))
+        return value
+    if isinstance(value, list | tuple):
+        return [scrub(item, secrets) for item in value]
+    if isinstance(value, Mapping):
+        return {key: scrub(item, secrets) for key, item in value.items()}
+    return value
+
+
+def mask_argv(argv: Sequence[str]) -> list[str]:
+    """A command line fit for a log: values of secret-looking options and assignments masked."""
+    out: list[str] = []
+    mask_next = False
+    for arg in argv:
+        if mask_next:
+            out.append(mask(arg))
+            mask_next = False
+            continue
+        name, sep, value = arg.partition("=")
+        if sep and value and SECRET_NAME.search(name):  # --api-key=…, -p=…, API_TOKEN=… (as given to `env`)
+            out.append(f"{name}={mask(value)}")
+            continue
+        if arg.startswith("-") and not sep and SECRET_NAME.search(arg):  # --api-key … : the value follows
+            mask_next = True
+        out.append(_URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{mask(m.group(2))}@", arg))
+    return out
 
 
 def _text_value(value: Any) -> str:

@@ -22,6 +22,19 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
     return (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
+def _sha256(path: str | None) -> str | None:
+    """The policy file's SHA-256, so an audit log says exactly which policy decided."""
+    if path is None:
+        return None
+    import hashlib
+
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except OSError:
+        return None
+
+
 class PolicyHolder:
     def __init__(self, policy: Policy, path: str | None, log: EventLog, audit: AuditSink) -> None:
         self._policy = policy
@@ -32,6 +45,10 @@ class PolicyHolder:
 
     def current(self) -> Policy:
         return self._policy
+
+    def record_load(self) -> None:
+        """The ``policy_load`` audit record for the policy in force at start (file None: no policy, deny all)."""
+        self._record({"event": "policy_load", "file": self._path, "sha256": _sha256(self._path)})
 
     def reload_if_changed(self) -> bool:
         if self._path is None or _stamp(self._path) == self._stamp:
@@ -52,7 +69,11 @@ class PolicyHolder:
             return False
         self._policy = policy
         self._log.log("warning", "policy_reloaded", file=self._path, trigger=why)
-        self._record({"event": "policy_reload", "outcome": "applied", "file": self._path, "trigger": why})
+        applied = {"event": "policy_reload", "outcome": "applied", "file": self._path, "trigger": why}
+        digest = _sha256(self._path)
+        if digest is not None:
+            applied["sha256"] = digest
+        self._record(applied)
         return True
 
     def _record(self, record: dict[str, Any]) -> None:

@@ -1,0 +1,87 @@
+"""Rotation of the audit log: when to rotate, what the rotated files are called, how to find them again.
+
+A rotated file is renamed to ``<log>.<N>`` with N counting up from 1 (``audit.jsonl.1`` is the oldest)
+and is never renamed again, so the ``previous_file`` named by the next file's ``log_rotated`` record stays
+true. Only ``os`` and ``re`` are imported here: the writer is built before the server is started.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from lilith.errors import ConfigError
+
+INDEX_SUFFIX = ".idx.sqlite"  # the query index kept next to a log (see lilith.audit.index)
+_INTERVAL = r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$"  # compiled on use: this module is on the start-up path
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_MIN_INTERVAL = 1.0
+
+
+class Rotation:
+    """Rotate once the file holds ``max_bytes`` or more, or once it is ``interval_seconds`` old (by the
+    ``ts`` of its first record). Either may be None; both None means never. (A plain class: building a
+    NamedTuple class costs start-up time, and this module is imported before the server starts.)"""
+
+    __slots__ = ("interval_seconds", "max_bytes")
+
+    def __init__(self, max_bytes: int | None = None, interval_seconds: float | None = None) -> None:
+        self.max_bytes = max_bytes
+        self.interval_seconds = interval_seconds
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes is not None or self.interval_seconds is not None
+
+
+def parse_interval(text: str) -> float:
+    """'3600', '90s', '30m', '1h', '1d', '1w' -> seconds (at least one second)."""
+    match = re.match(_INTERVAL, text, re.IGNORECASE)
+    if match is None:
+        raise ValueError(f"not an interval: {text!r} (examples: 3600, 30m, 1h, 1d)")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+    if seconds < _MIN_INTERVAL:
+        raise ValueError(f"interval too short: {text!r} (at least 1 second)")
+    return seconds
+
+
+def rotated_name(live: str, number: int) -> str:
+    return f"{live}.{number}"
+
+
+def rotated_numbers(live: str) -> list[int]:
+    """The N of every ``<live>.<N>`` next to ``live``, oldest first."""
+    directory = os.path.dirname(live) or "."
+    prefix = os.path.basename(live) + "."
+    try:
+        names = os.listdir(directory)
+    except OSError as exc:
+        raise ConfigError(f"cannot list {directory!r}: {exc.strerror}") from None
+    numbers = [int(name[len(prefix) :]) for name in names if name.startswith(prefix) and name[len(prefix) :].isdigit()]
+    return sorted(numbers)
+
+
+def log_set(live: str) -> list[str]:
+    """``live``'s rotated files, oldest first, then ``live`` itself (if it exists)."""
+    files = [rotated_name(live, n) for n in rotated_numbers(live)]
+    if os.path.exists(live) or not files:
+        files.append(live)
+    return files
+
+
+def rotation_number(path: str) -> int | None:
+    """N for a path named ``<something>.<N>``, else None (a live log)."""
+    head, _, tail = path.rpartition(".")
+    return int(tail) if head and tail.isdigit() else None
+
+
+def in_chain_order(paths: list[str]) -> list[str]:
+    """Files as a shell glob lists them (``a.jsonl a.jsonl.1 a.jsonl.10 a.jsonl.2``) in chain order:
+    rotated files by N, then live files; query indexes (and their journals) are left out."""
+    logs = [path for path in paths if INDEX_SUFFIX not in os.path.basename(path)]
+    return sorted(logs, key=_chain_position)
+
+
+def _chain_position(path: str) -> tuple[bool, int]:
+    number = rotation_number(path)
+    return (number is None, number or 0)

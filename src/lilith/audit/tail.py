@@ -1,0 +1,110 @@
+"""``lilith audit tail FILE [-n N] [-f] [--json]``: the last records, then (with ``-f``) every new one.
+
+Following survives rotation: when FILE is renamed away, the rest of it is read first, then each file that
+followed it (FILE.N+1 …, then the new FILE) from its start, however many rotations happened in between. A file cut shorter (replaced in place) is read again from
+its start. Only whole lines are shown; a record still being written waits for its newline.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import BinaryIO, TextIO
+
+from lilith.audit.render import render_line
+from lilith.audit.rotation import log_set
+
+POLL_SECONDS = 0.2
+_BLOCK = 65536
+
+
+def last_lines(handle: BinaryIO, count: int) -> list[bytes]:
+    """The last ``count`` whole lines of ``handle``; leaves it positioned after the last whole line."""
+    handle.seek(0, os.SEEK_END)
+    end = handle.tell()
+    pos = end
+    data = b""
+    while pos > 0 and data.count(b"\n") <= count:
+        step = min(_BLOCK, pos)
+        pos -= step
+        handle.seek(pos)
+        data = handle.read(step) + data
+    whole_end = data.rfind(b"\n") + 1  # a torn or unfinished last line is not shown (yet)
+    handle.seek(pos + whole_end)
+    lines = data[:whole_end].split(b"\n")[:-1]
+    return lines[-count:] if count else []
+
+
+class Tail:
+    def __init__(self, path: str, out: TextIO, *, as_json: bool, colour: bool) -> None:
+        self.path = path
+        self._out = out
+        self._as_json = as_json
+        self._colour = colour
+
+    def show(self, lines: list[bytes]) -> None:
+        for raw in lines:
+            if not raw:
+                continue
+            text = raw.decode("utf-8", "replace") if self._as_json else render_line(raw, self._colour)
+            self._out.write(text + "\n")
+        self._out.flush()
+
+    def run(self, count: int, follow: bool, keep_going: Callable[[], bool] = lambda: True) -> None:
+        handle: BinaryIO = open(self.path, "rb")  # noqa: SIM115 - replaced while following a rotation
+        try:
+            self.show(last_lines(handle, count))
+            if follow:
+                handle = self._follow(handle, keep_going)
+        finally:
+            handle.close()
+
+    def _follow(self, handle: BinaryIO, keep_going: Callable[[], bool]) -> BinaryIO:
+        identity = _identity(os.fstat(handle.fileno()))
+        pending = b""
+        while keep_going():
+            chunk = handle.read()
+            if chunk:
+                pending = self._emit(pending + chunk)
+                continue
+            try:
+                info = os.stat(self.path)
+            except FileNotFoundError:  # between the rename and the new file: wait for it
+                time.sleep(POLL_SECONDS)
+                continue
+            if _identity(info) != identity:  # rotated: finish this file, then go on with the one after it
+                self._emit(pending + handle.read())
+                handle.close()
+                handle = open(self._successor(identity), "rb")  # noqa: SIM115 - owned by the loop, closed by run()
+                identity = _identity(os.fstat(handle.fileno()))
+                pending = b""
+                continue
+            if info.st_size < handle.tell():  # cut shorter or replaced in place: read it again
+                handle.seek(0)
+                pending = b""
+                continue
+            time.sleep(POLL_SECONDS)
+        return handle
+
+    def _successor(self, identity: tuple[int, int]) -> str:
+        """The file after the one we were reading (now renamed to FILE.N): FILE.N+1, or FILE itself. Several
+        rotations may have happened between two polls; each file is read in turn, none skipped."""
+        files = log_set(self.path)
+        for index in range(len(files) - 2, -1, -1):
+            try:
+                if _identity(os.stat(files[index])) == identity:
+                    return files[index + 1]
+            except FileNotFoundError:
+                continue
+        return self.path  # ours was deleted meanwhile: carry on with the live file
+
+    def _emit(self, data: bytes) -> bytes:
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            self.show(data[:cut].split(b"\n")[:-1])
+        return data[cut:]
+
+
+def _identity(info: os.stat_result) -> tuple[int, int]:
+    return (info.st_dev, info.st_ino)

@@ -1,0 +1,83 @@
+"""Verify a rotated set of audit files as one chain, naming ``file:line`` of the first problem.
+
+Each file after the first must begin with ``log_rotated`` naming the file before it and chaining on its last
+record, so a missing, reordered or swapped file is found at line 1 of the file after the gap.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NamedTuple
+
+from lilith.audit.chain import GENESIS, verify
+from lilith.audit.rotation import in_chain_order, log_set, rotation_number
+
+
+class SetVerdict(NamedTuple):
+    ok: bool
+    records: int
+    files: int
+    problem: str | None = None
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        if self.ok:
+            where = "" if self.files == 1 else f" in {self.files} files"
+            return f"ok: {self.records} records{where}, chain intact"
+        return f"{self.file}:{self.line}: {self.problem}"
+
+
+def files_to_verify(paths: list[str]) -> list[str]:
+    """One live log stands for its whole rotated set; several files are put in chain order."""
+    if len(paths) == 1 and rotation_number(paths[0]) is None:
+        return log_set(paths[0])
+    return in_chain_order(paths)
+
+
+def verify_files(paths: list[str], key: bytes | None) -> SetVerdict:
+    """``paths`` oldest first. Raises OSError if a file cannot be read."""
+    previous = GENESIS
+    before: str | None = None
+    total = 0
+    for index, path in enumerate(paths):
+        with open(path, "rb") as handle:
+            data = handle.read()
+        first = _first_record(data)
+        continues = first is not None and first.get("event") == "log_rotated"
+        problem = _link_problem(first, before, previous) if continues else None
+        if problem is None and not continues and before is not None and data.strip():
+            problem = (
+                f"does not continue {os.path.basename(before)!r} (not a rotated file of this log, or out of order)"
+            )
+        if problem is not None:
+            return SetVerdict(False, total, index + 1, problem, path, 1)
+        verdict = verify(data, key, previous if continues else GENESIS)
+        total += verdict.records
+        if not verdict.ok:
+            return SetVerdict(False, total, index + 1, verdict.problem, path, verdict.line)
+        if data.strip():
+            previous, before = verdict.last_hash, path
+    return SetVerdict(True, total, len(paths))
+
+
+def _link_problem(first: dict[str, Any] | None, before: str | None, previous: str) -> str | None:
+    named = first.get("previous_file") if first is not None else None
+    if before is None:
+        return f"continues {named!r}, which is missing (verify the whole set, oldest file first)"
+    if named != os.path.basename(before):
+        return f"continues {named!r}, not {os.path.basename(before)!r}: a file of the set is missing or out of order"
+    if first is not None and first.get("previous_hash") != previous:
+        return f"previous_hash does not match the last record of {os.path.basename(before)!r}"
+    return None
+
+
+def _first_record(data: bytes) -> dict[str, Any] | None:
+    import orjson
+
+    end = data.find(b"\n")
+    try:
+        record = orjson.loads(data if end < 0 else data[:end])
+    except orjson.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None

@@ -1,0 +1,307 @@
+"""The audit writer's rotation, failure modes and the gaps they leave, checked by verifying what is on disk."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lilith.audit.chain import verify
+from lilith.audit.rotation import Rotation, log_set
+from lilith.audit.verify_set import verify_files
+from lilith.audit.writer import AuditFile
+from lilith.errors import AuditWriteError, ConfigError
+from tests.unit.fakes import MemoryLog
+
+KEY = b"k" * 32
+
+
+def _records(path: Path | str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_bytes().splitlines() if line.startswith(b"{")]
+
+
+def _events(path: Path | str) -> list[str]:
+    return [record["event"] for record in _records(path)]
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FailingWrites:
+    """Stands in for ``os.write``: fails while ``failing`` (or for lines matching ``when``), else writes."""
+
+    def __init__(self, error: int = 28, when: Callable[[bytes], bool] | None = None) -> None:
+        self.failing = False
+        self.error = error
+        self.when = when
+        self.short: int | None = None  # write only this many bytes, once
+
+    def __call__(self, fd: int, data: bytes) -> int:
+        if self.short is not None:
+            cut, self.short = self.short, None
+            return os.write(fd, data[:cut])
+        if self.failing or (self.when is not None and self.when(data)):
+            raise OSError(self.error, os.strerror(self.error))
+        return os.write(fd, data)
+
+
+# ------------------------------------------------------------------ rotation
+def test_size_rotation_keeps_one_chain_across_numbered_files(tmp_path: Path) -> None:
+    live = tmp_path / "audit.jsonl"
+    audit = AuditFile(str(live), KEY, "never", rotation=Rotation(max_bytes=1000))
+    for n in range(30):
+        audit.record({"event": "decision", "decision": "allow", "tool": f"t{n}"})
+    audit.close()
+    files = log_set(str(live))
+    assert files[0] == f"{live}.1" and files[-1] == str(live) and len(files) >= 5
+    for number, path in enumerate(files[:-1], start=1):
+        assert path == f"{live}.{number}"
+        assert os.path.getsize(path) < 1000 + 400  # rotated once it reached the size, before the next record
+    for before, after in itertools.pairwise(files):
+        first = _records(after)[0]
+        assert first["event"] == "log_rotated"
+        assert first["previous_file"] == os.path.basename(before)
+        assert first["reason"] == "size"
+        assert first["previous_hash"] == first["prev"]
+    verdict = verify_files(files, KEY)
+    assert verdict.ok, str(verdict)
+    decisions = [r["tool"] for path in files for r in _records(path) if r["event"] == "decision"]
+    assert decisions == [f"t{n}" for n in range(30)]  # nothing lost, nothing duplicated, in order
+
+
+def test_numbering_continues_after_a_restart_and_the_old_files_are_never_renamed(tmp_path: Path) -> None:
+    live = tmp_path / "audit.jsonl"
+    for _ in range(2):
+        audit = AuditFile(str(live), KEY, "never", rotation=Rotation(max_bytes=600))
+        for n in range(6):
+            audit.record({"event": "decision", "tool": f"t{n}"})
+        audit.close()
+    first_file = (tmp_path / "audit.jsonl.1").read_bytes()
+    audit = AuditFile(str(live), KEY, "never", rotation=Rotation(max_bytes=600))
+    for n in range(6):
+        audit.record({"event": "decision", "tool": f"t{n}"})
+    audit.close()
+    assert (tmp_path / "audit.jsonl.1").read_bytes() == first_file
+    files = log_set(str(live))
+    assert [int(path.rsplit(".", 1)[1]) for path in files[:-1]] == list(range(1, len(files)))
+    assert verify_files(files, KEY).ok
+
+
+def test_interval_rotation_uses_the_age_of_the_files_first_record_even_across_restarts(tmp_path: Path) -> None:
+    live = tmp_path / "audit.jsonl"
+    clock = Clock()
+    audit = AuditFile(str(live), KEY, "never", rotation=Rotation(interval_seconds=3600), clock=clock)
+    audit.record({"event": "decision", "tool": "a"})
+    clock.now += 1800
+    audit.record({"event": "decision", "tool": "b"})
+    audit.close()
+    assert not (tmp_path / "audit.jsonl.1").exists()
+    clock.now += 1799
+    audit = AuditFile(str(live), KEY, "never", rotation=Rotation(interval_seconds=3600), clock=clock)
+    audit.record({"event": "decision", "tool": "c"})  # 3599 s after the file's first record
+    assert not (tmp_path / "audit.jsonl.1").exists()
+    clock.now += 2
+    audit.record({"event": "decision", "tool": "d"})
+    audit.close()
+    assert _events(tmp_path / "audit.jsonl.1") == ["decision"] * 3
+    assert _events(live) == ["log_rotated", "decision"]
+    assert _records(live)[0]["reason"] == "interval"
+    assert verify_files(log_set(str(live)), KEY).ok
+
+
+def test_an_empty_file_is_not_rotated_by_time(tmp_path: Path) -> None:
+    clock = Clock()
+    audit = AuditFile(str(tmp_path / "a.jsonl"), KEY, "never", rotation=Rotation(interval_seconds=60), clock=clock)
+    clock.now += 3600
+    audit.record({"event": "decision"})
+    audit.close()
+    assert log_set(str(tmp_path / "a.jsonl")) == [str(tmp_path / "a.jsonl")]
+
+
+def test_a_rotation_whose_announcement_fails_is_announced_before_the_next_record(tmp_path: Path) -> None:
+    live = tmp_path / "audit.jsonl"
+    audit = AuditFile(str(live), KEY, "never", rotation=Rotation(max_bytes=500), on_failure="continue")
+    writes = FailingWrites(when=lambda data: b'"log_rotated"' in data)
+    audit._write = writes
+    for n in range(4):
+        audit.record({"event": "decision", "tool": f"t{n}"})
+    writes.when = None
+    audit.record({"event": "decision", "tool": "after"})
+    audit.close()
+    files = log_set(str(live))
+    assert _events(files[0]) == ["decision", "decision"]
+    assert _events(files[1])[:2] == ["log_rotated", "records_lost"]  # the new file says what it continues first
+    assert _records(files[1])[1]["count"] == 2
+    assert "after" in [r.get("tool") for path in files for r in _records(path)]
+    assert verify_files(files, KEY).ok
+
+
+# ------------------------------------------------------------------ failures
+@pytest.mark.parametrize("mode", ["deny", "continue"])
+def test_failed_writes_are_counted_and_the_gap_is_recorded_once_writing_works(tmp_path: Path, mode: str) -> None:
+    path = tmp_path / "a.jsonl"
+    log = MemoryLog()
+    audit = AuditFile(str(path), KEY, "never", on_failure=mode, log=log)
+    writes = FailingWrites()
+    audit._write = writes
+    audit.record({"event": "decision", "tool": "before"})
+    writes.failing = True
+    for n in range(5):
+        if mode == "deny":
+            with pytest.raises(AuditWriteError, match="No space left on device"):
+                audit.record({"event": "decision", "tool": f"lost{n}"})
+        else:
+            audit.record({"event": "decision", "tool": f"lost{n}"})  # goes on
+    writes.failing = False
+    audit.record({"event": "decision", "tool": "after"})
+    audit.close()
+    records = _records(path)
+    assert [r["event"] for r in records] == ["decision", "records_lost", "decision"]
+    lost = records[1]
+    assert lost["count"] == 5
+    assert lost["failure_mode"] == mode
+    assert "No space left on device" in lost["error"]
+    assert verify(path.read_bytes(), KEY).ok
+    if mode == "continue":
+        loud = [(level, fields) for level, event, fields in log.events if event == "audit_record_lost"]
+        assert len(loud) == 1  # once (then at most once a second), not once per record
+        assert loud[0][0] == "error" and loud[0][1]["lost"] == 1
+    assert "audit_log_recovered" in log.names()
+
+
+def test_records_lost_is_written_at_close_if_no_record_came_after_the_failure(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "never", on_failure="continue")
+    writes = FailingWrites()
+    audit._write = writes
+    writes.failing = True
+    audit.record({"event": "decision"})
+    writes.failing = False
+    audit.close()
+    assert _events(path) == ["records_lost"]
+
+
+def test_a_short_write_is_completed_when_the_rest_can_be_written(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "never")
+    writes = FailingWrites()
+    audit._write = writes
+    writes.short = 17  # as after a signal
+    audit.record({"event": "decision", "tool": "whole"})
+    audit.close()
+    assert [r["tool"] for r in _records(path)] == ["whole"]
+    assert verify(path.read_bytes(), KEY).ok
+
+
+def test_a_short_write_that_cannot_be_completed_is_cut_off_again(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "never", on_failure="continue")
+    audit.record({"event": "decision", "tool": "whole"})
+    size = path.stat().st_size
+    writes = FailingWrites()
+    audit._write = writes
+    writes.short = 17  # then the disk is full
+    writes.failing = True
+    audit.record({"event": "decision", "tool": "torn"})
+    assert path.stat().st_size == size  # the fragment was truncated away
+    writes.failing = False
+    audit.record({"event": "decision", "tool": "next"})
+    audit.close()
+    assert _events(path) == ["decision", "records_lost", "decision"]
+    assert verify(path.read_bytes(), KEY).ok
+
+
+def test_a_fragment_that_cannot_be_cut_off_is_ended_and_explained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "never", on_failure="continue")
+    audit.record({"event": "decision"})
+
+    def no_truncate(fd: int, length: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "ftruncate", no_truncate)
+    writes = FailingWrites()
+    audit._write = writes
+    writes.short = 17
+    writes.failing = True
+    audit.record({"event": "decision"})
+    writes.failing = False
+    audit.record({"event": "decision"})
+    audit.close()
+    lines = path.read_bytes().splitlines()
+    assert len(lines[1]) == 17  # the fragment stays, on a line of its own
+    lost = json.loads(lines[2])
+    assert lost["event"] == "records_lost" and lost["torn_bytes"] == 17
+    verdict = verify(path.read_bytes(), KEY)
+    assert verdict.ok, str(verdict)
+
+
+def test_a_device_that_is_always_full_opens_without_reading_it_and_fails_every_write() -> None:
+    audit = AuditFile("/dev/full", KEY, "never", rotation=Rotation(max_bytes=10))  # /dev/full reads as endless zeros
+    with pytest.raises(AuditWriteError, match="No space left"):
+        audit.record({"event": "decision"})
+    audit.close()
+
+
+def test_unknown_failure_mode_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--audit-failure"):
+        AuditFile(str(tmp_path / "a.jsonl"), KEY, on_failure="ignore")
+
+
+def test_a_failing_fsync_under_continue_is_reported_not_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    log = MemoryLog()
+    monkeypatch.setattr(os, "fsync", broken)
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "always", on_failure="continue", log=log)
+    audit.record({"event": "decision"})
+    monkeypatch.undo()
+    audit.record({"event": "decision"})
+    audit.close()
+    assert "audit_sync_failed" in log.names()
+    assert _events(path) == ["decision", "decision"]  # the record was written; nothing was lost
+
+
+# ------------------------------------------------------------------ redaction
+def test_custom_patterns_redact_and_a_bad_one_refuses_to_start(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "never", redaction=[("employee", r"EMP-\d{6}")])
+    audit.record({"event": "decision", "arguments": {"who": "EMP-123456 and EMP-654321"}})
+    audit.close()
+    raw = path.read_text()
+    assert "EMP-123456" not in raw and "EMP-654321" not in raw
+    assert _records(path)[0]["arguments"]["who"].count("<employee:") == 2
+    with pytest.raises(ConfigError, match="employee"):
+        AuditFile(str(tmp_path / "b.jsonl"), KEY, redaction=[("employee", "EMP-(")])
+
+
+def test_a_preview_is_redacted_before_it_is_cut(tmp_path: Path) -> None:
+    from lilith.audit.results import PREVIEW_CHARS, summarise_result
+
+    card = "4111 1111 1111 1111"
+    text = "x" * (PREVIEW_CHARS - 8) + " " + card + " tail"  # the card straddles the cut
+    summary = summarise_result({"result": {"content": [{"type": "text", "text": text}]}}, 999)
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "never")
+    audit.record({"event": "result", **summary})
+    audit.close()
+    preview = _records(path)[0]["preview"]
+    assert len(preview) == PREVIEW_CHARS
+    assert "4111" not in preview
+    assert preview[PREVIEW_CHARS - 8 :].startswith(" <card:")  # the start of the tag that replaced it
