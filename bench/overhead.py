@@ -127,16 +127,10 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=3000)
-    parser.add_argument("--block", type=int, default=100)
-    parser.add_argument("--pipelined", type=int, default=20000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--startups", type=int, default=15)
-    parser.add_argument("--json", default=str(HERE / "results" / "overhead.json"))
-    args = parser.parse_args()
-
+def measure(
+    calls: int = 3000, block: int = 100, pipelined_messages: int = 20000, rounds: int = 3, startup_runs: int = 15
+) -> dict[str, object]:
+    """Run the whole comparison and return its numbers (what ``--json`` writes)."""
     with tempfile.TemporaryDirectory() as tmp:
         policy = Path(tmp) / "policy.yaml"
         policy.write_text(POLICY)
@@ -148,7 +142,7 @@ def main() -> int:
             "lilith": [*lilith, "--", *ECHO],
         }
         startups: dict[str, list[float]] = {name: [] for name in commands}
-        for _ in range(args.startups):
+        for _ in range(startup_runs):
             for name, argv in commands.items():
                 peer = Peer(name, argv)
                 startups[name].append(peer.start())
@@ -158,11 +152,11 @@ def main() -> int:
         for peer in peers:
             peer.start()
         sequential(peers, 300, 100)  # warm-up
-        latency = sequential(peers, args.calls, args.block)
+        latency = sequential(peers, calls, block)
         rates: dict[str, list[float]] = {name: [] for name in commands}
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             for peer in peers:
-                rates[peer.name].append(pipelined(peer, args.pipelined))
+                rates[peer.name].append(pipelined(peer, pipelined_messages))
         lilith_proc = peers[-1].proc
         if lilith_proc is None:
             raise RuntimeError("lilith not started")
@@ -173,8 +167,8 @@ def main() -> int:
 
     result: dict[str, object] = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform},
-        "calls": args.calls,
-        "pipelined_messages": args.pipelined,
+        "calls": calls,
+        "pipelined_messages": pipelined_messages,
         "rss_mb": lilith_rss,
         "audit_records": audit_lines,
     }
@@ -188,6 +182,19 @@ def main() -> int:
         result[f"{name}_added_p99_ms"] = _f(result, f"{name}_p99_ms") - _f(result, "direct_p99_ms")
         result[f"{name}_throughput_ratio"] = _f(result, f"{name}_msgs_per_s") / _f(result, "direct_msgs_per_s")
         result[f"{name}_startup_added_ms"] = _f(result, f"{name}_startup_ms") - _f(result, "direct_startup_ms")
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--block", type=int, default=100)
+    parser.add_argument("--pipelined", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--startups", type=int, default=15)
+    parser.add_argument("--json", default=str(HERE / "results" / "overhead.json"))
+    args = parser.parse_args()
+    result = measure(args.calls, args.block, args.pipelined, args.rounds, args.startups)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     print_table(result)

@@ -69,16 +69,27 @@ def measure(redactor: Redactor, args: dict[str, Any], records: int, rounds: int)
     }
 
 
+BENCH_KEY = b"bench-key-0123456789abcdef"
+
+
+def measure_all(
+    records: int = 20_000, rounds: int = 7, redactor: Redactor | None = None
+) -> dict[str, dict[str, float]]:
+    """Every case: ``name -> {records_per_s, us_per_record, min_records_per_s, max_records_per_s}``."""
+    redactor = redactor or Redactor(BENCH_KEY)
+    return {name: measure(redactor, args, records, rounds) for name, args in CASES.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--json", type=Path)
     opts = parser.parse_args()
-    redactor = Redactor(b"bench-key-0123456789abcdef")
-    results: dict[str, dict[str, float]] = {}
+    redactor = Redactor(BENCH_KEY)
+    results = measure_all(opts.records, opts.rounds, redactor)
     for name, args in CASES.items():
-        results[name] = res = measure(redactor, args, opts.records, opts.rounds)
+        res = results[name]
         print(
             f"{name:22s} median {res['records_per_s']:>9,} records/s  {res['us_per_record']:>6.2f} us/record"
             f"  (range {res['min_records_per_s']:,}-{res['max_records_per_s']:,})"

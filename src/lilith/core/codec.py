@@ -33,6 +33,8 @@ def decode(line: bytes, max_depth: int) -> Any:
             value = orjson.loads(line)
         else:
             value = json.loads(line, parse_constant=_reject_constant)
+            # What orjson refuses must fail here too: lone surrogates (\ud800) and floats that overflow to inf.
+            json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise ParseError(f"Parse error: {_short(exc)}") from None
     if line.count(_OPENERS[0]) + line.count(_OPENERS[1]) > max_depth and nesting_depth(value) > max_depth:

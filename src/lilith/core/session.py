@@ -265,6 +265,11 @@ class Session:
             record["arguments"] = params.get("arguments", {})
         if "uri" in params:
             record["uri"] = params["uri"]
+        taints = self._gate.taints(message)
+        if taints is not None:
+            before, after = taints
+            record["taints_before"] = sorted(before)
+            record["taints_after"] = sorted(after) if decision.allowed else record["taints_before"]
         if self._timeouts:
             record["latency_us"] = int((self._clock() - self._arrived) * 1_000_000)
         try:
@@ -280,11 +285,26 @@ class Session:
         return decision
 
     def _client_notification(self, message: Message, out: _Out) -> None:
-        if message.method == "notifications/cancelled":
+        method = message.method or ""
+        if method == "notifications/cancelled":
             self._forget(self._from_client, message)
-        elif message.method == "notifications/initialized":
+        elif method == "notifications/initialized":
             self._initialized = copy.deepcopy(message.body)
+        elif not method.startswith("notifications/") and self._policed(message):
+            # A policed request sent without an id (e.g. tools/call) cannot be answered, and a server that
+            # acts on the method alone would run it unchecked: never forwarded, whatever the policy says.
+            self._log.log("warning", "client_request_without_id_dropped", method=method)
+            denied = Decision(False, "protocol.request-without-id", f"{method} sent as a notification (no id)")
+            self._audited(message, denied)
+            return
         out.forwarded.append(message.body)
+
+    def _policed(self, message: Message) -> bool:
+        """Does the interceptor chain decide on this method? (Its verdict does not matter here.)"""
+        try:
+            return self._gate.check(message) is not None
+        except ProtocolError:
+            return True
 
     def _client_response(self, message: Message, out: _Out) -> None:
         key = message.id_key
