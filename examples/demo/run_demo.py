@@ -16,6 +16,7 @@ from typing import Any
 
 DEMO_DIR = Path(__file__).resolve().parent
 AGENT = DEMO_DIR / "agent.py"
+LILITH = str(Path(sys.executable).parent / "lilith")
 
 
 def load_audit(path: Path) -> list[dict[str, Any]]:
@@ -62,10 +63,17 @@ def main() -> int:
         return 1
 
     records = load_audit(audit_log)
-    print(f"\nAudit log: {audit_log} ({len(records)} records)\n")
-    for record in records:
-        print(json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False))
+    print(f"\nAudit log: {audit_log} ({len(records)} records), as `lilith audit tail` shows it:\n", flush=True)
+    subprocess.run([LILITH, "audit", "tail", "-n", str(len(records)), str(audit_log)], check=False)
+    denial = next((r for r in records if r.get("event") == "decision" and r.get("decision") == "deny"), None)
+    if denial is not None:
+        print("\nThe denial's whole record (hash-chained by `prev`, sealed by `mac`):\n")
+        print(json.dumps(denial, indent=2, sort_keys=True, ensure_ascii=False))
+    print(f"\n$ lilith audit verify {audit_log}", flush=True)
+    verified = subprocess.run([LILITH, "audit", "verify", str(audit_log)], check=False).returncode
     problems = check_audit(records)
+    if verified != 0:
+        problems.append("`lilith audit verify` did not accept the log")
     if problems:
         for problem in problems:
             print(f"demo FAILED: {problem}", file=sys.stderr)
