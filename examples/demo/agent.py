@@ -97,8 +97,9 @@ async def call_denied(session: ClientSession, log: Transcript, name: str, args: 
     log.problem(f"{name} should have been denied, but the server answered: {result_text(result)!r}")
 
 
-async def run_session(audit_log: Path) -> list[str]:
+async def run_session(audit_log: Path, key_file: Path | None = None) -> list[str]:
     stderr_log = audit_log.with_name(audit_log.stem + "-stderr.log")
+    key = [] if key_file is None else ["--audit-key-file", str(key_file)]
     argv = [
         *lilith_command(),
         "run",
@@ -106,6 +107,7 @@ async def run_session(audit_log: Path) -> list[str]:
         str(POLICY),
         "--audit-log",
         str(audit_log),
+        *key,
         "--log-level",
         "warning",
         "--",
@@ -158,10 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--audit-log", type=Path, default=Path("demo-audit.jsonl"), help="where Lilith writes its audit log"
     )
+    parser.add_argument("--audit-key-file", type=Path, help="the audit log's HMAC key (default: Lilith's own)")
     args = parser.parse_args(argv)
     audit_log: Path = args.audit_log.resolve()
     try:
-        problems = anyio.run(run_session, audit_log)
+        problems = anyio.run(run_session, audit_log, args.audit_key_file)
     except Exception as exc:
         print(f"demo agent failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

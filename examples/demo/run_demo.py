@@ -8,6 +8,7 @@ does not record the decisions).
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -54,7 +55,13 @@ def check_audit(records: list[dict[str, Any]]) -> list[str]:
 def main() -> int:
     audit_dir = Path(tempfile.mkdtemp(prefix="lilith-demo-"))
     audit_log = audit_dir / "demo-audit.jsonl"
-    status = subprocess.run([sys.executable, str(AGENT), "--audit-log", str(audit_log)], check=False).returncode
+    # The demo's own key: the MCP SDK starts Lilith with a minimal environment, so the key Lilith would
+    # find by default might not be the one `lilith audit verify` finds from here.
+    key_file = audit_dir / "audit.key"
+    key_file.write_text(secrets.token_hex(32) + "\n")
+    key_file.chmod(0o600)
+    agent = [sys.executable, str(AGENT), "--audit-log", str(audit_log), "--audit-key-file", str(key_file)]
+    status = subprocess.run(agent, check=False).returncode
     if status != 0:
         print(f"\ndemo FAILED: the agent exited with status {status}", file=sys.stderr)
         return 1
@@ -69,8 +76,9 @@ def main() -> int:
     if denial is not None:
         print("\nThe denial's whole record (hash-chained by `prev`, sealed by `mac`):\n")
         print(json.dumps(denial, indent=2, sort_keys=True, ensure_ascii=False))
-    print(f"\n$ lilith audit verify {audit_log}", flush=True)
-    verified = subprocess.run([LILITH, "audit", "verify", str(audit_log)], check=False).returncode
+    print(f"\n$ lilith audit verify --key-file {key_file} {audit_log}", flush=True)
+    verify = [LILITH, "audit", "verify", "--key-file", str(key_file), str(audit_log)]
+    verified = subprocess.run(verify, check=False).returncode
     problems = check_audit(records)
     if verified != 0:
         problems.append("`lilith audit verify` did not accept the log")
