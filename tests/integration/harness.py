@@ -102,7 +102,7 @@ class Proxy:
             "initialize",
             {
                 "protocolVersion": version,
-                "capabilities": {"sampling": {}},
+                "capabilities": {"sampling": {}, "elicitation": {}, "roots": {}},
                 "clientInfo": {"name": "test", "version": "1"},
             },
         )

@@ -70,7 +70,7 @@ def test_a_late_answer_after_the_timeout_never_reaches_the_client(start_proxy: S
     time.sleep(0.9)  # the server answers now; Lilith must drop it (the client already has its answer)
     assert proxy.nothing_more(0.5)
     assert proxy.close() == 0
-    assert "server_response_unknown_id" in proxy.stderr()
+    assert "late_answer_dropped" in proxy.stderr()
 
 
 def test_progress_extends_the_deadline_up_to_the_hard_maximum(start_proxy: StartProxy) -> None:

@@ -147,6 +147,8 @@ def test_invalid_server_response_to_a_pending_request_fails_that_request(session
 
 
 def test_server_requests_and_client_responses_round_trip(session: Session, log: MemoryLog) -> None:
+    hello = {"protocolVersion": "2025-11-25", "capabilities": {"sampling": {}}, "clientInfo": {"name": "c"}}
+    session.from_client(line({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello}))
     sampling = {"jsonrpc": "2.0", "id": "s1", "method": "sampling/createMessage", "params": {"messages": []}}
     assert lines(session.from_server(line(sampling)).to_client) == [sampling]
     answer = {"jsonrpc": "2.0", "id": "s1", "result": {"role": "assistant", "content": {"type": "text", "text": "hi"}}}

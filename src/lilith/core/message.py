@@ -1,13 +1,15 @@
 """JSON-RPC 2.0 message classification and validation (sans-IO).
 
 A message stays the parsed dict it arrived as (unknown fields pass through untouched); ``Message`` only
-adds what the proxy needs to route and check it. Ids keep their exact JSON type: ``1`` and ``"1"`` are
-different requests, and ``IdKey`` tells them apart (Python alone would not: ``1 == 1.0 == True``).
+adds what the proxy needs to route and check it. Ids keep their JSON type: ``1`` and ``"1"`` are different
+requests, and ``IdKey`` tells them apart (Python alone would not: ``1 == "1"`` is false but ``1 == True``).
+Numbers are compared as numbers, as a JavaScript peer reads them: ``7`` and ``7.0`` are the same id.
 """
 
 from __future__ import annotations
 
 import enum
+import unicodedata
 from typing import Any
 
 from lilith.errors import InvalidRequest
@@ -39,7 +41,87 @@ class Message:
 
 
 def id_key(value: Any) -> IdKey:
+    if type(value) is str:
+        return (str, value)
+    if type(value) is int or type(value) is float:
+        try:
+            # As a double, like JavaScript: 7 and 7.0 collide, and so do integers beyond 2**53 that round alike.
+            return (float, float(value))
+        except OverflowError:
+            return (int, value)
     return (type(value), value)
+
+
+# Every method the MCP specification defines (2024-11-05 to 2026-07-28), in either direction.
+STANDARD_METHODS = frozenset(
+    {
+        "initialize",
+        "ping",
+        "server/discover",
+        "tools/list",
+        "tools/call",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "prompts/list",
+        "prompts/get",
+        "logging/setLevel",
+        "completion/complete",
+        "tasks/get",
+        "tasks/result",
+        "tasks/list",
+        "tasks/cancel",
+        "sampling/createMessage",
+        "elicitation/create",
+        "roots/list",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/message",
+        "notifications/resources/updated",
+        "notifications/resources/list_changed",
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+        "notifications/roots/list_changed",
+        "notifications/elicitation/complete",
+        "notifications/tasks/status",
+    }
+)
+_STANDARD_BY_SKELETON = {method.casefold(): method for method in STANDARD_METHODS}
+
+
+def imitated_method(method: str) -> str | None:
+    """The standard method a non-standard one imitates (differs from only by case, spaces or invisible
+    characters: ``Tools/call``, ``tools/call\u200b``), or None. Extensions with their own names pass."""
+    if method in STANDARD_METHODS:
+        return None
+    skeleton = "".join(c for c in method if not c.isspace() and unicodedata.category(c) not in _INVISIBLE)
+    return _STANDARD_BY_SKELETON.get(skeleton.casefold())
+
+
+_INVISIBLE = frozenset({"Cf", "Cc", "Mn", "Zl", "Zp"})  # format (zero-width, bidi, tags), controls, combining
+
+
+def case_collision(value: Any) -> tuple[str, str] | None:
+    """Two keys of one object anywhere in ``value`` that are equal under Unicode case folding (``name`` and
+    ``NAME``, ``arguments`` and ``argumentſ``), or None. Go's encoding/json matches keys case-insensitively
+    and lets the last one win, so a server could act on a key Lilith never checked."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            if len(item) > 1:
+                seen: dict[str, str] = {}
+                for key in item:
+                    other = seen.setdefault(key.lower() if key.isascii() else key.casefold(), key)
+                    if other != key:
+                        return other, key
+            stack.extend(v for v in item.values() if type(v) is dict or type(v) is list)
+        elif type(item) is list:
+            stack.extend(v for v in item if type(v) is dict or type(v) is list)
+    return None
 
 
 _ID_TYPES = (str, int, float)

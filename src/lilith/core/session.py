@@ -17,11 +17,21 @@ from typing import Any
 from lilith.core.codec import decode, encode
 from lilith.core.framing import OversizedLine
 from lilith.core.gate import Gate
-from lilith.core.message import IdKey, Kind, Message, classify, error_response, id_key
+from lilith.core.message import (
+    IdKey,
+    Kind,
+    Message,
+    case_collision,
+    classify,
+    error_response,
+    id_key,
+    imitated_method,
+)
 from lilith.core.ports import AuditSink, EventLog
 from lilith.errors import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
+    METHOD_NOT_FOUND,
     PARSE_ERROR,
     POLICY_DENIED,
     REQUEST_TIMEOUT,
@@ -35,6 +45,12 @@ from lilith.policy.decision import Decision
 BATCH_VERSION = "2025-03-26"
 INTERNAL_ID_PREFIX = "lilith-internal-"
 _NEVER = float("inf")
+MODERN_VERSION = "2026-07-28"  # from this version on, servers may not send requests to the client
+META_VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
+# Server-to-client requests and the client capability each needs (declared in its initialize).
+_CAPABILITY_OF = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
+# Ids of cancelled or timed-out requests, whose late answers may still come: not reusable meanwhile.
+_MAX_RETIRED_IDS = 10_000
 # Answers worth a ``result`` audit record: those to requests that had a policy decision.
 _RESULT_RECORDED = frozenset({"tools/call", "resources/read", "prompts/get"})
 Summariser = Callable[[dict[str, Any], int], dict[str, Any]]
@@ -145,6 +161,7 @@ class Session:
         self._decisions = 0
         self._denied = 0
         self._progress: dict[IdKey, IdKey] = {}  # progress token -> request id, for deadline extension
+        self._retired: dict[IdKey, float] = {}  # id -> until when it stays retired (insertion = time order)
 
     # ------------------------------------------------------------------ client -> server
     def from_client(self, line: bytes | OversizedLine) -> Effects:
@@ -197,6 +214,18 @@ class Session:
     def _client_one(self, value: Any, out: _Out) -> None:
         try:
             message = classify(value)
+            imitated = imitated_method(message.method) if message.method is not None else None
+            if imitated is not None:
+                raise InvalidRequest(
+                    f"Invalid Request: method {message.method!r} imitates {imitated!r}",
+                    request_id=message.id if message.kind is Kind.REQUEST else None,
+                )
+            collision = case_collision(value)
+            if collision is not None:
+                raise InvalidRequest(
+                    f"Invalid Request: keys {collision[0]!r} and {collision[1]!r} differ only in case",
+                    request_id=message.id if message.kind is Kind.REQUEST else None,
+                )
             if message.kind is Kind.REQUEST:
                 self._client_request(message, out)
             elif message.kind is Kind.NOTIFICATION:
@@ -216,6 +245,13 @@ class Session:
         key = message.id_key
         if key is None or key in self._from_client:
             raise InvalidRequest("Invalid Request: a request with this id is already in flight", request_id=message.id)
+        if key in self._retired:
+            raise InvalidRequest(
+                "Invalid Request: this id belongs to a cancelled request whose answer may still arrive; use a new id",
+                request_id=message.id,
+            )
+        if self._initialize is None and message.method != "initialize":
+            self._learn_version_from_meta(message)
         decision = self._gate.check(message)
         if decision is not None:
             decision = self._audited(message, decision)
@@ -232,6 +268,23 @@ class Session:
         if out.batch is not None:
             out.batch.waiting.add(key)
         out.forwarded.append(message.body)
+
+    def _learn_version_from_meta(self, message: Message) -> None:
+        """Without a handshake (the 2026-07-28 era), each request names its protocol version in ``_meta``."""
+        params = message.body.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        version = meta.get(META_VERSION_KEY) if isinstance(meta, dict) else None
+        if isinstance(version, str):
+            self.protocol_version = version
+
+    def _retire(self, key: IdKey) -> None:
+        """A cancelled or timed-out request: the server may still answer it, so its id must not be reused
+        until that answer came or could no longer come (``request_timeout_max``)."""
+        retired = self._retired
+        retired.pop(key, None)
+        retired[key] = self._clock() + self.limits.request_timeout_max if self._timeouts else _NEVER
+        while len(retired) > _MAX_RETIRED_IDS:
+            del retired[next(iter(retired))]
 
     def _start_clock(self, pending: _Pending, message: Message) -> None:
         limits = self.limits
@@ -371,6 +424,9 @@ class Session:
         key = message.id_key
         pending = self._answered(key) if key is not None else None
         if pending is None:
+            if key is not None and self._retired.pop(key, None) is not None:
+                self._log.log("info", "late_answer_dropped", id=message.id)  # to a cancelled or timed-out request
+                return
             self._log.log("warning", "server_response_unknown_id", id=message.id)
             return
         if pending.method == "initialize":
@@ -425,6 +481,13 @@ class Session:
         return body if shown is result else {**body, "result": shown}
 
     def _server_request(self, message: Message, effects: Effects, forwarded: list[dict[str, Any]]) -> None:
+        refusal = self._server_request_refusal(message.method or "")
+        if refusal is not None:
+            self._log.log("warning", "server_request_refused", method=message.method, reason=refusal)
+            effects.to_server.append(
+                encode(error_response(message.id, METHOD_NOT_FOUND, f"Method not found: {refusal}"))
+            )
+            return
         key = message.id_key
         if key is None or key in self._from_server:
             self._log.log("warning", "server_duplicate_request_id", id=message.id)
@@ -434,6 +497,20 @@ class Session:
             return
         self._from_server[key] = _Pending(message.method or "", message.id)
         forwarded.append(message.body)
+
+    def _server_request_refusal(self, method: str) -> str | None:
+        """Why a server-to-client request must not reach the client, or None."""
+        version = self.protocol_version
+        if version is not None and version >= MODERN_VERSION and self._initialize is None:
+            return f"servers may not send requests in protocol version {version}"
+        capability = _CAPABILITY_OF.get(method)
+        if capability is None:
+            return None
+        params = self._initialize.get("params") if self._initialize is not None else None
+        declared = params.get("capabilities") if isinstance(params, dict) else None
+        if not isinstance(declared, dict) or capability not in declared:
+            return f"the client did not declare the {capability!r} capability"
+        return None
 
     def _deliver(
         self, pending: _Pending, body: dict[str, Any], effects: Effects, forwarded: list[dict[str, Any]]
@@ -456,6 +533,7 @@ class Session:
         self._from_client.clear()
         self._from_server.clear()
         self._progress.clear()
+        self._retired.clear()  # a new server process cannot answer the old one's requests
         self._server_spoke = False  # a restarted server must answer its first request within startup_timeout
         for pending in pending_requests:
             if pending.internal:
@@ -521,10 +599,12 @@ class Session:
         if not self._timeouts:
             return expired
         now = self._clock()
+        self._purge_retired(now)
         late = [(key, p) for key, p in self._from_client.items() if p.deadline <= now]
         direct: list[dict[str, Any]] = []
         for key, pending in late:
             self._answered(key)
+            self._retire(key)
             waited = round(now - pending.sent, 3)
             if pending.startup:
                 expired.startup_failed = True
@@ -553,6 +633,14 @@ class Session:
             self._deliver(pending, body, expired.effects, direct)
         expired.effects.to_client.extend(encode(body) for body in direct)
         return expired
+
+    def _purge_retired(self, now: float) -> None:
+        retired = self._retired
+        while retired:
+            key = next(iter(retired))
+            if retired[key] > now:
+                break
+            del retired[key]
 
     def _record_timeout(self, pending: _Pending, waited: float) -> None:
         record = {
@@ -597,7 +685,12 @@ class Session:
         if request_id is None:
             return
         key = id_key(request_id)
-        pending = self._answered(key) if table is self._from_client else table.pop(key, None)
+        if table is self._from_client:
+            pending = self._answered(key)
+            if pending is not None:
+                self._retire(key)
+        else:
+            pending = table.pop(key, None)
         if pending is not None and pending.batch is not None:
             pending.batch.waiting.discard(id_key(request_id))
 

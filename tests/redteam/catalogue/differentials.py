@@ -3,7 +3,6 @@ methods that look like a policed method. Raw byte payloads use ``@ID1@`` for the
 
 from __future__ import annotations
 
-from tests.redteam import gaps
 from tests.redteam.attack_classes import reference
 from tests.redteam.catalogue.payloads import raw_call
 from tests.redteam.model import (
@@ -284,7 +283,6 @@ CASE_FOLD_CASES = [
         (Answered(),),
         f"{reference('parser-differential')}; {GO_JSON}",
         server_must_not_receive=("delete_file", "/etc/shadow"),
-        xfail=gaps.CASE_FOLDED_KEYS,
     )
     for case_id, body, what in CASE_FOLDED
 ] + [
@@ -296,7 +294,6 @@ CASE_FOLD_CASES = [
         (Answered(),),
         f"{reference('parser-differential')}; {GO_JSON}",
         server_must_not_receive=("delete_file",),
-        xfail=gaps.CASE_FOLDED_KEYS,
     ),
 ]
 
@@ -345,7 +342,6 @@ METHOD_CASES = [
         (Answered(),),
         reference("parser-differential"),
         server_must_not_receive=(marker,),
-        xfail=gaps.METHOD_LOOKALIKES,
     )
     for case_id, method, params, marker in METHOD_LOOKALIKES
 ]

@@ -3,7 +3,6 @@ unique per case (cases share a Lilith process)."""
 
 from __future__ import annotations
 
-from tests.redteam import gaps
 from tests.redteam.attack_classes import reference
 from tests.redteam.catalogue.checks import one_forwarded_one_refused
 from tests.redteam.model import (
@@ -185,7 +184,6 @@ ID_CASES = [
         ),
         (Check("no cross-wired answer", _not_cross_wired),),
         f"{reference('id-collision')}; {ID_SPEC}; {SDK_CROSSWIRE}",
-        xfail=gaps.ID_REUSE_AFTER_CANCEL,
     ),
     Case(
         "RT-IDC-014",
@@ -194,7 +192,6 @@ ID_CASES = [
         (Send(call("slow", {"ms": 150}, 10014)), Send(request("ping", ref=10014.0)), Pause(0.3)),
         (Rejected(INVALID_REQUEST, ref=10014.0, nothing_forwarded=False),),
         f"{reference('id-collision')}; ECMA-262 Number (1 === 1.0); {SDK_CROSSWIRE}",
-        xfail=gaps.NUMERIC_ID_ALIAS,
     ),
     Case(
         "RT-IDC-015",

@@ -115,7 +115,6 @@ SERVER_REQUEST_CASES = [
         f"{reference('result-injection')}; {SPEC_SERVER_REQUESTS}",
         era=MODERN,
         client_must_not_see=("srq-RT-SRQ-001",),
-        xfail=gaps.MODERN_SERVER_REQUESTS,
     ),
     Case(
         "RT-SRQ-002",
@@ -129,7 +128,6 @@ SERVER_REQUEST_CASES = [
         f"{reference('result-injection')}; {SPEC_SERVER_REQUESTS}",
         era=MODERN,
         client_must_not_see=("srq-RT-SRQ-002",),
-        xfail=gaps.MODERN_SERVER_REQUESTS,
     ),
     Case(
         "RT-SRQ-003",
@@ -139,7 +137,6 @@ SERVER_REQUEST_CASES = [
         (Answered(Ref(1), contains="emitted"),),
         f"{reference('result-injection')}; {SPEC_CAPABILITIES}",
         client_must_not_see=("srq-RT-SRQ-003",),
-        xfail=gaps.UNDECLARED_CAPABILITY,
     ),
     Case(
         "RT-SRQ-004",
