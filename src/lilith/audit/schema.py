@@ -70,6 +70,16 @@ EVENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
         {},
     ),
+    "taints_changed": (
+        {
+            "tool": _STR,
+            "request_id": _REQUEST_ID,
+            "cause": {"enum": ["result_matches"]},
+            "taints_before": _TAGS,
+            "taints_after": _TAGS,
+        },
+        {},
+    ),
     "request_timeout": (
         {"request_id": _REQUEST_ID, "method": _OPT_STR, "tool": _OPT_STR, "after_seconds": _NUMBER},
         {"startup": {"type": "boolean"}},
@@ -106,6 +116,15 @@ EVENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "reason": _STR,
         },
         {},
+    ),
+    "sanitize": (
+        {
+            "method": _STR,
+            "action": {"enum": ["hide", "drop", "refuse", "strip"]},
+            "reason": _STR,
+            "applied": {"type": "boolean"},
+        },
+        {"item": _STR, "rule": _STR, "removed": {"type": "object", "additionalProperties": _COUNT}},
     ),
     "log_resumed": ({"torn_bytes": {"type": "integer", "minimum": 1}}, {}),
     "log_rotated": (

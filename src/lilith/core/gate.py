@@ -66,6 +66,10 @@ class Interceptor:
         """The request was allowed, audited and is being forwarded: commit any session state it changes."""
         return
 
+    def on_answer(self, tool: str, response: dict[str, Any]) -> None:
+        """The server answered a forwarded ``tools/call`` of ``tool`` (before the client sees the answer)."""
+        return
+
 
 class ToolCallPolicy(Interceptor):
     """Checks ``tools/call`` against the current policy (supplied by a getter so it can be swapped)."""
@@ -233,6 +237,14 @@ class TaintTracking(Interceptor):
         _, add, remove = planned
         return (self.taints - remove) | add
 
+    def on_answer(self, tool: str, response: dict[str, Any]) -> None:
+        taint = self._current_policy().taint
+        if taint is None or not taint.reads_results:
+            return
+        add, remove = taint.evaluate_result(tool, answer_text(response))
+        if add or remove:
+            self.taints = (self.taints - remove) | add
+
     def on_forwarded(self, message: Message) -> None:
         planned, self._planned = self._planned, None
         if message.method == "tools/call":
@@ -317,6 +329,40 @@ class ToolPinning(Interceptor):
         return {**result, "tools": kept}
 
 
+def answer_text(response: dict[str, Any]) -> str:
+    """What a ``result_matches`` taint rule reads of an answer: its text content, structured content and
+    error message, at most ``RESULT_TEXT_LIMIT`` characters."""
+    from lilith.policy.taint import RESULT_TEXT_LIMIT
+
+    parts: list[str] = []
+    result = response.get("result")
+    if isinstance(result, dict):
+        content = result.get("content")
+        for item in content if isinstance(content, list) else ():
+            text = item.get("text") if isinstance(item, dict) else None
+            if isinstance(text, str):
+                parts.append(text)
+        if "structuredContent" in result:
+            parts.append(_as_text(result["structuredContent"]))
+    error = response.get("error")
+    if isinstance(error, dict):
+        parts.append(_as_text(error.get("message")))
+        if "data" in error:
+            parts.append(_as_text(error["data"]))
+    return "\n".join(parts)[:RESULT_TEXT_LIMIT]
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    import orjson
+
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:  # an integer beyond 64 bits
+        return str(value)
+
+
 def _visible(policy: Policy, name: Any) -> bool:
     return isinstance(name, str) and "\x00" not in name and policy.tool_visible(name)
 
@@ -372,6 +418,16 @@ class Gate:
                 return interceptor.taints, interceptor.taints_after(message)
         return None
 
+    def answered(self, tool: str, response: dict[str, Any]) -> tuple[frozenset[str], frozenset[str]] | None:
+        """Tell every interceptor the server answered a ``tools/call`` of ``tool``; return the session's taints
+        before and after, if the answer changed them. Raises if one fails: the caller withholds the answer."""
+        tracking = next((i for i in self._interceptors if isinstance(i, TaintTracking)), None)
+        before = tracking.taints if tracking is not None else frozenset()
+        for interceptor in self._interceptors:
+            interceptor.on_answer(tool, response)
+        after = tracking.taints if tracking is not None else frozenset()
+        return None if after == before else (before, after)
+
     def forwarded(self, message: Message) -> None:
         """Tell every interceptor that the request goes out (after its audit record was written)."""
         for interceptor in self._interceptors:
@@ -389,14 +445,22 @@ def build_gate(
     resolver: Resolver,
     clock: Callable[[], float],
     pinning: Callable[[PolicySource], Interceptor] | None = None,
+    *,
+    audit: AuditSink | None = None,
+    log: EventLog | None = None,
 ) -> Gate:
     """The standard chain, in its order, over one policy snapshot: tool pinning (if given), tool policy,
-    resource and prompt rules, taints, rate limits. Used by the proxy and by ``lilith policy test``."""
+    resource and prompt rules, sanitising (after the filters, so it judges only what the client may see;
+    its findings go to ``audit`` and ``log`` when given), taints, rate limits. Used by the proxy and by
+    ``lilith policy test``."""
+    from lilith.core.sanitize import Sanitize  # imports this module
+
     snapshot = PolicySnapshot(current_policy)
     chain: list[Interceptor] = [] if pinning is None else [pinning(snapshot)]
     chain += [
         ToolCallPolicy(snapshot, resolver),
         ResourceAndPromptAccess(snapshot, resolver),
+        Sanitize(snapshot, audit, log),
         TaintTracking(snapshot, resolver),
         RateLimit(snapshot, clock),
     ]

@@ -263,6 +263,10 @@ class Session:
         if method == "initialize":
             self._initialize = copy.deepcopy(message.body)
         pending = self._from_client[key] = _Pending(method, message.id, out.batch)
+        if method == "tools/call":
+            params = message.body.get("params")
+            name = params.get("name") if isinstance(params, dict) else None
+            pending.tool = name if isinstance(name, str) else None
         if self._timeouts:
             self._start_clock(pending, message)
         if out.batch is not None:
@@ -293,8 +297,6 @@ class Session:
         pending.deadline = now + (limits.startup_timeout if pending.startup else limits.request_timeout)
         params = message.body.get("params")
         if isinstance(params, dict):
-            name = params.get("name")
-            pending.tool = name if isinstance(name, str) else None
             meta = params.get("_meta")
             token = meta.get("progressToken") if isinstance(meta, dict) else None
             if isinstance(token, str | int) and not isinstance(token, bool):
@@ -441,9 +443,24 @@ class Session:
                 self._log.log("error", "handshake_replay_failed", error=message.body["error"])
             return
         body = self._filtered(pending, message.body)
+        if pending.tool is not None:
+            body = self._answered_call(pending, pending.tool, body)
         if self._summarise is not None and pending.method in _RESULT_RECORDED:
             body = self._recorded_result(pending, body)
         self._deliver(pending, body, effects, forwarded)
+
+    def _answered_call(self, pending: _Pending, tool: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Session state that depends on what a tool returned (taints from ``result_matches`` rules)."""
+        try:
+            changed = self._gate.answered(tool, body)
+            if changed is not None:
+                record = {"event": "taints_changed", "tool": tool, "request_id": pending.request_id}
+                record.update(cause="result_matches", taints_before=sorted(changed[0]), taints_after=sorted(changed[1]))
+                self._audit.record(record)
+        except Exception as exc:  # a failed check or an unwritten record: the client never gets the answer
+            self._log.log("error", "answer_check_failed", tool=tool, error=f"{type(exc).__name__}: {exc}")
+            return error_response(pending.request_id, INTERNAL_ERROR, "Lilith: the result could not be checked")
+        return body
 
     def _recorded_result(self, pending: _Pending, body: dict[str, Any]) -> dict[str, Any]:
         """Write the answer's ``result`` record before the client sees it; if that fails, withhold it."""

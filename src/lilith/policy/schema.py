@@ -113,6 +113,8 @@ _TAINT_RULE = {
         "forbiddenTags": _TAGS,
         "required_taints": _TAGS,
         "requiredTaints": _TAGS,
+        "result_matches": {"type": "string", "minLength": 1},
+        "resultMatches": {"type": "string", "minLength": 1},
         "error": _TEXT,
     },
     "required": ["action"],
@@ -128,6 +130,31 @@ _RATE_LIMIT = _rule(
     ["tool", "max_calls", "per_seconds"],
 )
 _VERDICT = {"enum": ["ALLOW", "BLOCK", "DENY", "allow", "block", "deny"]}
+_SANITIZE = {
+    "description": "what servers show the client (lists, results); every switch defaults to true",
+    "oneOf": [
+        {"type": "boolean", "description": "false: all off; true: the defaults"},
+        {"type": "null"},
+        {
+            "type": "object",
+            "properties": {
+                "strip_control": {
+                    "type": "boolean",
+                    "description": "remove ANSI escapes, control, bidi, zero-width and tag characters",
+                },
+                "hide_poisoned_tools": {
+                    "type": "boolean",
+                    "description": "hide tools, prompts and resources whose metadata hides instructions",
+                },
+                "strict_listings": {
+                    "type": "boolean",
+                    "description": "refuse malformed lists; hide names listed twice with different definitions",
+                },
+            },
+            "additionalProperties": False,
+        },
+    ],
+}
 
 
 def policy_schema() -> dict[str, Any]:
@@ -177,6 +204,7 @@ def policy_schema() -> dict[str, Any]:
             "resourceRules": resource_rules,
             "prompt_rules": prompt_rules,
             "promptRules": prompt_rules,
+            "sanitize": _SANITIZE,
         },
         "additionalProperties": False,
     }

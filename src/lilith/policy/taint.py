@@ -37,13 +37,16 @@ relaxes (REMOVE_TAINT, ALLOW) the other way round.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lilith.policy.conditions import CallContext, Condition, compile_condition, compile_condition_list, settle
 from lilith.policy.decision import Decision
 from lilith.policy.globs import is_scalar_text
 from lilith.policy.names import NameMatcher, compile_name
 from lilith.policy.yaml_source import Path, YamlDocument
+
+if TYPE_CHECKING:
+    from lilith.policy.patterns import Regex
 
 ACTIONS = ("ADD_TAINT", "REMOVE_TAINT", "CHECK_TAINT", "BLOCK", "ALLOW")
 EXFILTRATION = "EXFILTRATION"
@@ -53,7 +56,10 @@ _CONDITION_KEYS = ("when", "conditions", "pattern")
 _RULE_KEYS = frozenset(
     {"tool", "tool_class", "toolClass", "action", "tag", "forbidden_tags", "forbiddenTags", "required_taints"}
     | {"requiredTaints", "error", "id", "description", "exceptions", *_CONDITION_KEYS}
+    | {"result_matches", "resultMatches"}
 )
+# How much of a result's text a ``result_matches`` pattern reads (RE2 is linear, so this bounds the cost).
+RESULT_TEXT_LIMIT = 1024 * 1024
 _EXCEPTION_KEYS = frozenset({"when", "reason", "description"})
 
 
@@ -68,6 +74,7 @@ class TaintRule(NamedTuple):
     message: str | None
     when: Condition | None = None
     exceptions: tuple[Condition, ...] = ()
+    result: Regex | None = None  # set: the rule acts when the tool's answer arrives, if its text matches
 
     def active(self, context: CallContext) -> bool:
         """Does this rule apply to this call (its condition holds and no exception does)?"""
@@ -95,6 +102,11 @@ class TaintPolicy:
         self.rules = rules
         self.protect_trifecta = protect
 
+    @property
+    def classes(self) -> tuple[tuple[NameMatcher, frozenset[str]], ...]:
+        """The ``tool_classes`` entries (name or glob, classes), in file order."""
+        return self._classes
+
     def classes_of(self, tool: str) -> frozenset[str]:
         found: set[str] = set()
         for matcher, classes in self._classes:
@@ -114,7 +126,7 @@ class TaintPolicy:
         denial: Decision | None = None
         context: CallContext | None = None
         for rule in self.rules:
-            if not _applies(rule, tool, classes):
+            if rule.result is not None or not _applies(rule, tool, classes):
                 continue
             if rule.when is not None or rule.exceptions:
                 context = context or CallContext(arguments, taints, call_count)
@@ -139,6 +151,22 @@ class TaintPolicy:
                 f"'{tool}' can send data out, and this session holds private data and untrusted content",
             )
         return TaintEvaluation(denial, frozenset(add), frozenset(remove))
+
+    @property
+    def reads_results(self) -> bool:
+        return any(rule.result is not None for rule in self.rules)
+
+    def evaluate_result(self, tool: str, text: str) -> tuple[frozenset[str], frozenset[str]]:
+        """The taints to add and to remove because ``tool`` answered with ``text`` (``result_matches`` rules)."""
+        classes = self.classes_of(tool)
+        add: set[str] = set()
+        remove: set[str] = set()
+        for rule in self.rules:
+            if rule.result is None or rule.tag is None or not _applies(rule, tool, classes):
+                continue
+            if rule.result.search(text):
+                (add if rule.action == "ADD_TAINT" else remove).add(rule.tag)
+        return frozenset(add), frozenset(remove)
 
 
 def _applies(rule: TaintRule, tool: str, classes: frozenset[str]) -> bool:
@@ -240,7 +268,29 @@ def _compile_rule(doc: YamlDocument, path: Path, index: int, item: Any) -> Taint
         raise doc.error((*path, "id"), "id must be a non-empty string")
     when = _rule_condition(doc, path, item)
     exceptions = _exceptions(doc, (*path, "exceptions"), item["exceptions"]) if "exceptions" in item else ()
-    return TaintRule(rule_id, tool, tool_class, action, tag, forbidden, required, message, when, exceptions)
+    result = _result_pattern(doc, path, item, action, when is not None or bool(exceptions))
+    return TaintRule(rule_id, tool, tool_class, action, tag, forbidden, required, message, when, exceptions, result)
+
+
+def _result_pattern(
+    doc: YamlDocument, path: Path, item: dict[str, Any], action: str, conditional: bool
+) -> Regex | None:
+    key = next((k for k in ("result_matches", "resultMatches") if k in item), None)
+    if key is None:
+        return None
+    if action not in ("ADD_TAINT", "REMOVE_TAINT"):
+        raise doc.error((*path, key), f"{key} belongs to ADD_TAINT and REMOVE_TAINT rules (it acts on answers)")
+    if conditional:
+        raise doc.error((*path, key), f"{key} cannot be combined with conditions or exceptions (they read the call)")
+    value = item[key]
+    if not isinstance(value, str) or not value:
+        raise doc.error((*path, key), f"{key} must be a non-empty RE2 pattern")
+    from lilith.policy.patterns import compile_regex
+
+    try:
+        return compile_regex(value)
+    except ValueError as exc:
+        raise doc.error((*path, key), str(exc)) from None
 
 
 def _rule_condition(doc: YamlDocument, path: Path, item: dict[str, Any]) -> Condition | None:
