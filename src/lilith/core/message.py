@@ -108,20 +108,31 @@ def case_collision(value: Any) -> tuple[str, str] | None:
     """Two keys of one object anywhere in ``value`` that are equal under Unicode case folding (``name`` and
     ``NAME``, ``arguments`` and ``argumentſ``), or None. Go's encoding/json matches keys case-insensitively
     and lets the last one win, so a server could act on a key Lilith never checked."""
+    # On every client message: one set of folded keys per object, and the pair is only looked for on a hit.
     stack = [value]
+    pop, push = stack.pop, stack.append
     while stack:
-        item = stack.pop()
+        item = pop()
         if type(item) is dict:
-            if len(item) > 1:
-                seen: dict[str, str] = {}
-                for key in item:
-                    other = seen.setdefault(key.lower() if key.isascii() else key.casefold(), key)
-                    if other != key:
-                        return other, key
-            stack.extend(v for v in item.values() if type(v) is dict or type(v) is list)
-        elif type(item) is list:
-            stack.extend(v for v in item if type(v) is dict or type(v) is list)
+            if len(item) > 1 and len(set(map(str.casefold, item))) != len(item):
+                return _colliding_pair(item)
+            children = item.values()
+        else:
+            children = item
+        for child in children:
+            kind = type(child)
+            if kind is dict or kind is list:
+                push(child)
     return None
+
+
+def _colliding_pair(item: dict[str, Any]) -> tuple[str, str]:
+    seen: dict[str, str] = {}
+    for key in item:
+        other = seen.setdefault(key.casefold(), key)
+        if other != key:
+            return other, key
+    raise ValueError("no colliding keys")  # pragma: no cover - only called after a collision was counted
 
 
 _ID_TYPES = (str, int, float)
