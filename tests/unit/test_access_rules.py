@@ -91,5 +91,7 @@ def test_static_rule_globs_use_the_policy_glob_dialect() -> None:
     assert decide("lit*").allowed  # a backslash escapes, as in every other section
     assert not decide("lit").allowed and not decide("litx").allowed
     assert decide("ax").allowed and not decide("x").allowed and not decide("abx").allowed
-    assert decide("git_log\nx").allowed  # '*' crosses newlines, as it did with fnmatch
+    # an ALLOW glob's wildcards stand only for MCP tool-name characters; a DENY glob's for anything
+    assert not decide("git_log\nx").allowed
+    assert decide("git_push\nx").rule == "static_rules.git_[!l]*"
     assert not decide("GIT_log").allowed

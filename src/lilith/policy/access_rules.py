@@ -21,6 +21,11 @@ no rule matches is denied; without the section, that kind of access is not restr
 ``file:``), so ``file:///tmp/../etc/passwd`` and ``file:///%65tc/passwd`` are both ``file:///etc/passwd``.
 A URI that cannot be read unambiguously is denied. Patterns are globs (``*`` crosses ``/``).
 
+Prompt names are treated like tool names (``lilith.policy.static_rules``): an ALLOW glob's wildcards stand
+only for the MCP tool-name characters, so ``review_*`` does not allow ``review_code\u200b``, and a prompt
+that only a glob allows is denied (``prompt_rules.confusable``) when it is a look-alike of a name a BLOCK
+rule names (``lilith.policy.lookalikes``). URIs are matched as written.
+
 ``taints_to_add`` (resource rules with ALLOW only) names taints that a ``resources/read`` decided by that
 rule adds to the session once it is forwarded, like a tool's ADD_TAINT (``lilith.policy.taint``).
 """
@@ -31,11 +36,13 @@ from typing import Any, NamedTuple
 
 from lilith.policy.decision import Decision
 from lilith.policy.globs import is_scalar_text
+from lilith.policy.lookalikes import LookalikeGuard, Protected
 from lilith.policy.names import NameMatcher, compile_name
 from lilith.policy.paths import Resolver, normalise_file_uri
 from lilith.policy.yaml_source import Path, YamlDocument
 
 ALLOW, BLOCK = "ALLOW", "BLOCK"
+_CACHE_LIMIT = 4096
 
 
 class _Rule(NamedTuple):
@@ -48,24 +55,51 @@ class _Rule(NamedTuple):
 class AccessRules:
     """An ordered allow/block list over one kind of name (resource URIs or prompt names)."""
 
-    __slots__ = ("_kind", "_rules", "adds_taints")
+    __slots__ = ("_kind", "_lookalikes", "_memo", "_rules", "adds_taints")
 
     def __init__(self, kind: str, rules: tuple[_Rule, ...]) -> None:
         self._kind = kind
         self._rules = rules
         self.adds_taints = any(rule.taints for rule in rules)
+        # Prompt names are names, like tool names (resource URIs are not): ALLOW globs match only the MCP
+        # tool-name characters, and a look-alike of a blocked prompt that only a glob allows is denied.
+        self._lookalikes: LookalikeGuard | None = None
+        if kind == "prompt":
+            blocked = (
+                Protected(rule.pattern.text, "blocked by prompt_rules") for rule in rules if rule.verdict == BLOCK
+            )
+            self._lookalikes = LookalikeGuard(blocked) or None
+        self._memo: dict[str, tuple[Decision, frozenset[str]]] = {}
 
     def decide(self, value: str) -> Decision:
         """The first rule that matches decides, as in a firewall; no match is a denial."""
         return self._decide(value)[0]
 
     def _decide(self, value: str) -> tuple[Decision, frozenset[str]]:
+        if self._kind != "prompt":
+            return self._first_match(value)
+        found = self._memo.get(value)  # pure in the name, like static rules; bounded (names come from peers)
+        if found is None:
+            found = self._first_match(value)
+            if len(self._memo) < _CACHE_LIMIT:
+                self._memo[value] = found
+        return found
+
+    def _first_match(self, value: str) -> tuple[Decision, frozenset[str]]:
+        names = self._kind == "prompt"
         for rule in self._rules:
-            if not rule.pattern.matches(value):
-                continue
             if rule.verdict == BLOCK:
+                if not rule.pattern.matches(value):
+                    continue
                 reason = f"{self._kind} '{_shown(value)}' is blocked by '{rule.pattern.text}'"
                 return Decision(False, rule.rule_id, reason), frozenset()
+            if not (rule.pattern.matches_for_allow(value) if names else rule.pattern.matches(value)):
+                continue
+            if rule.pattern.is_glob and self._lookalikes is not None:
+                imitated = self._lookalikes.imitated(value)
+                if imitated is not None:
+                    reason = f"{self._kind} '{_shown(value)}' {imitated}"
+                    return Decision(False, f"{self._kind}_rules.confusable", reason), frozenset()
             return Decision(True, rule.rule_id, "allowed by policy"), rule.taints
         reason = f"{self._kind} '{_shown(value)}' is not allowed by any rule"
         return Decision(False, f"{self._kind}-default-deny", reason), frozenset()

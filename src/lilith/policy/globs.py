@@ -5,6 +5,11 @@ started, before RE2 is loaded: names in rules are checked here at load time and 
 
 Globs: ``*`` any run (including ``/``), ``?`` one code point, ``[abc]``, ``[a-z]``, ``[!x]`` (``]`` first
 in a class is literal), ``\\`` escapes the next character. Whole-string, case-sensitive, no normalisation.
+
+A glob may also be translated with its wildcards confined to a set of characters (``wildcards=``): then
+``*``, ``?`` and every bracket expression stand only for characters of that set, while characters written
+literally still match themselves. Rules that *allow* tool and prompt names use this with the MCP tool-name
+characters (``lilith.policy.names``), so ``read_*`` cannot match ``read_file`` followed by a zero-width space.
 """
 
 from __future__ import annotations
@@ -47,8 +52,32 @@ def _escaped(pattern: str, i: int) -> str:
     return pattern[i + 1]
 
 
-def _translate_class(pattern: str, start: int) -> tuple[str, int]:
-    """Translate the bracket expression whose ``[`` is at ``start``; return (RE2 class, index after ``]``)."""
+_NOTHING = "[^\\x{0}-\\x{10FFFF}]"  # an RE2 class no code point belongs to
+
+
+def _ranges(chars: frozenset[str]) -> str:
+    """An RE2 class body for exactly ``chars``, consecutive code points written as ranges."""
+    codes = sorted(map(ord, chars))
+    parts: list[str] = []
+    i = 0
+    while i < len(codes):
+        j = i
+        while j + 1 < len(codes) and codes[j + 1] == codes[j] + 1:
+            j += 1
+        low, high = chr(codes[i]), chr(codes[j])
+        parts.append(_lit(low) if low == high else f"{_lit(low)}-{_lit(high)}")
+        i = j + 1
+    return "".join(parts)
+
+
+def _confined(chars: frozenset[str]) -> str:
+    return f"[{_ranges(chars)}]" if chars else _NOTHING
+
+
+def _translate_class(pattern: str, start: int, wildcards: frozenset[str] | None = None) -> tuple[str, int]:
+    """Translate the bracket expression whose ``[`` is at ``start``; return (RE2 class, index after ``]``).
+
+    With ``wildcards``, the class is narrowed to the members of that set."""
     i = start + 1
     n = len(pattern)
     negate = i < n and pattern[i] == "!"
@@ -82,15 +111,20 @@ def _translate_class(pattern: str, start: int) -> tuple[str, int]:
             items.append((low, high))
         else:
             items.append((low, low))
+    if wildcards is not None:
+        members = frozenset(ch for ch in wildcards if any(lo <= ch <= hi for lo, hi in items) != negate)
+        return _confined(members), i
     body = "".join(_lit(lo) if lo == hi else f"{_lit(lo)}-{_lit(hi)}" for lo, hi in items)
     return ("[^" if negate else "[") + body + "]", i
 
 
-def translate_glob(pattern: str) -> str:
+def translate_glob(pattern: str, *, wildcards: frozenset[str] | None = None) -> str:
     """The RE2 source (for a full match) of ``pattern``; ``ValueError`` on an unclosed ``[``, a dangling
-    ``\\``, an empty range such as ``[z-a]`` or a lone surrogate."""
+    ``\\``, an empty range such as ``[z-a]`` or a lone surrogate. With ``wildcards``, ``*``, ``?`` and
+    bracket expressions match only characters of that set (literal characters still match themselves)."""
     if not is_scalar_text(pattern):
         raise ValueError(f"glob {pattern!r} contains a lone surrogate and is not valid Unicode text")
+    any_char = "." if wildcards is None else _confined(wildcards)
     out: list[str] = []
     i = 0
     n = len(pattern)
@@ -99,12 +133,12 @@ def translate_glob(pattern: str) -> str:
         if ch == "*":
             while i < n and pattern[i] == "*":  # '**' means the same as '*'; keep the regex small
                 i += 1
-            out.append(".*")
+            out.append(any_char + "*")
             continue
         if ch == "?":
-            out.append(".")
+            out.append(any_char)
         elif ch == "[":
-            cls, i = _translate_class(pattern, i)
+            cls, i = _translate_class(pattern, i, wildcards)
             out.append(cls)
             continue
         elif ch == "\\":

@@ -3,6 +3,17 @@
 One matcher for every section (static_rules, rate_limits, taint_rules, tool_classes, resource and prompt
 rules), so ``"git_*"`` means the same everywhere, with one validation and a ``file:line:col`` error.
 
+Two ways to match, because a rule that *allows* must fail closed the other way from one that *restricts*:
+
+* ``matches``: code point for code point, wildcards standing for anything. Rules that restrict or deny
+  (DENY, BLOCK, argument rules, rate limits, taint rules, tool classes) and URIs use it, so a deny glob
+  ``git_*`` still covers ``git_push`` followed by a zero-width space.
+* ``matches_for_allow``: for rules that allow a tool or prompt name (static ALLOW, prompt ALLOW). A glob's
+  wildcards then stand only for the characters the MCP specification (2025-11-25, "Tool names") allows in
+  tool names, ASCII letters, digits, ``_``, ``-`` and ``.``, and the name may be at most 128 code points. So
+  ``read_*`` does not allow ``read_file\u200b`` or ``rеad_file`` (Cyrillic ``е``); only an exact rule
+  spelling that very name (or a glob writing those characters out) can allow it.
+
 A glob is validated when the policy loads but compiled (with RE2, linear time) on its first use: loading
 RE2 costs a few milliseconds, and Lilith starts the server as soon as the policy is known to be valid, so
 that cost overlaps the server's own start-up instead of delaying it.
@@ -16,18 +27,28 @@ from lilith.policy.globs import is_glob, is_scalar_text, translate_glob
 from lilith.policy.yaml_source import Path, YamlDocument
 
 if TYPE_CHECKING:
-    from lilith.policy.patterns import Glob
+    from lilith.policy.patterns import Glob, Regex
+
+# MCP 2025-11-25 and 2026-07-28, server/tools "Tool names": the characters and the length a name SHOULD have.
+TOOL_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
+MAX_TOOL_NAME_LENGTH = 128
+
+
+def is_spec_tool_name(name: str) -> bool:
+    """True when ``name`` keeps to the MCP tool-name guidance (1-128 of ``A-Za-z0-9_-.``)."""
+    return 0 < len(name) <= MAX_TOOL_NAME_LENGTH and TOOL_NAME_CHARS.issuperset(name)
 
 
 class NameMatcher:
     """``text`` as written; ``is_glob`` tells whether it is compared as a glob or for equality."""
 
-    __slots__ = ("_glob", "is_glob", "text")
+    __slots__ = ("_allow_regex", "_glob", "is_glob", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.is_glob = is_glob(text)
         self._glob: Glob | None = None
+        self._allow_regex: Regex | None = None
 
     def matches(self, name: str) -> bool:
         if not self.is_glob:
@@ -38,6 +59,21 @@ class NameMatcher:
 
             glob = self._glob = compile_glob(self.text)
         return glob.match(name)
+
+    def matches_for_allow(self, name: str) -> bool:
+        """Does this pattern, in a rule that allows, cover ``name``? Equality for an exact name; for a glob,
+        wildcards match only ``TOOL_NAME_CHARS``, and an empty name or one longer than ``MAX_TOOL_NAME_LENGTH``
+        never matches."""
+        if not self.is_glob:
+            return name == self.text
+        if not 0 < len(name) <= MAX_TOOL_NAME_LENGTH:
+            return False
+        regex = self._allow_regex
+        if regex is None:
+            from lilith.policy.patterns import compile_regex
+
+            regex = self._allow_regex = compile_regex(translate_glob(self.text, wildcards=TOOL_NAME_CHARS))
+        return regex.fullmatch(name)
 
     def __repr__(self) -> str:
         return f"NameMatcher({self.text!r})"

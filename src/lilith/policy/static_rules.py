@@ -1,33 +1,51 @@
 """``static_rules``: tool name or glob -> ALLOW | DENY. Unlisted is denied; DENY beats ALLOW.
 
 Names are compared code point for code point: no case folding and no Unicode normalisation, so a
-homoglyph or a case variant never matches a rule it does not spell, and so stays denied. Globs are the
-same dialect as everywhere else in a policy (``lilith.policy.names``: ``* ? [..]`` and ``\\`` escapes),
-compiled on first use so that loading a policy does not load RE2.
+homoglyph or a case variant never matches a rule it does not spell. Globs are the same dialect as
+everywhere else in a policy (``lilith.policy.names``: ``* ? [..]`` and ``\\`` escapes), compiled on first
+use so that loading a policy does not load RE2. Two defences against look-alike names on top:
+
+* an ALLOW glob's wildcards stand only for the MCP tool-name characters (``NameMatcher.matches_for_allow``),
+  so ``read_*`` never allows ``read_file\\u200b``: only an exact rule spelling such a name allows it;
+* a name that only a glob allows is denied (rule ``static_rules.confusable``) when it is a look-alike of a
+  name that a DENY rule, or another restricting section, names (``lilith.policy.lookalikes``): under
+  ``"*": ALLOW``, ``DELETE_FILE`` does not slip past ``delete_file: DENY``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from lilith.policy.decision import Decision
-from lilith.policy.names import NameMatcher
+from lilith.policy.lookalikes import LookalikeGuard, Protected
+from lilith.policy.names import NameMatcher, is_spec_tool_name
 
 ALLOW = "ALLOW"
 DENY = "DENY"
+CONFUSABLE_RULE = "static_rules.confusable"
 _CACHE_LIMIT = 4096
 
 
 class StaticRules:
-    __slots__ = ("_memo", "exact", "globs")
+    __slots__ = ("_lookalikes", "_memo", "exact", "globs")
 
-    def __init__(self, exact: dict[str, str], globs: tuple[tuple[NameMatcher, str], ...]) -> None:
+    def __init__(
+        self,
+        exact: dict[str, str],
+        globs: tuple[tuple[NameMatcher, str], ...],
+        lookalikes: LookalikeGuard | None = None,
+    ) -> None:
         self.exact = exact
         self.globs = globs
-        # Decisions are pure functions of the name, so they are memoised (bounded: names come from peers).
+        self._lookalikes = lookalikes
+        # Decisions are pure functions of the name, so they are memoised (bounded: names come from peers);
+        # a name's skeleton is therefore computed at most once while it stays in the memo.
         self._memo: dict[str, Decision] = {}
 
     @classmethod
-    def compile(cls, rules: dict[str, str]) -> StaticRules:
-        """``rules`` maps names already validated with ``lilith.policy.names.parse_name`` to verdicts."""
+    def compile(cls, rules: dict[str, str], protected: Iterable[Protected] = ()) -> StaticRules:
+        """``rules`` maps names already validated with ``lilith.policy.names.parse_name`` to verdicts;
+        ``protected`` are the names other restricting sections name, which look-alikes must not escape."""
         exact: dict[str, str] = {}
         globs: list[tuple[NameMatcher, str]] = []
         for pattern, verdict in rules.items():
@@ -36,7 +54,9 @@ class StaticRules:
                 globs.append((matcher, verdict))
             else:
                 exact[pattern] = verdict
-        return cls(exact, tuple(globs))
+        denied = [Protected(pattern, "denied by static_rules") for pattern, verdict in rules.items() if verdict == DENY]
+        guard = LookalikeGuard([*denied, *protected])
+        return cls(exact, tuple(globs), guard if guard else None)
 
     def decide(self, tool: str) -> Decision:
         decision = self._memo.get(tool)
@@ -47,21 +67,27 @@ class StaticRules:
         return decision
 
     def _decide(self, tool: str) -> Decision:
-        allowed_by: str | None = None
         verdict = self.exact.get(tool)
         if verdict == DENY:
             return Decision(False, f"static_rules.{tool}", f"tool '{tool}' is denied by policy")
-        if verdict == ALLOW:
-            allowed_by = tool
+        allowed_by = tool if verdict == ALLOW else None
         for matcher, glob_verdict in self.globs:
-            if not matcher.matches(tool):
-                continue
             if glob_verdict == DENY:
-                return Decision(
-                    False, f"static_rules.{matcher.text}", f"tool '{tool}' is denied by pattern '{matcher.text}'"
-                )
-            if allowed_by is None:
+                if matcher.matches(tool):
+                    reason = f"tool '{tool}' is denied by pattern '{matcher.text}'"
+                    return Decision(False, f"static_rules.{matcher.text}", reason)
+            elif allowed_by is None and matcher.matches_for_allow(tool):
                 allowed_by = matcher.text
-        if allowed_by is not None:
-            return Decision(True, f"static_rules.{allowed_by}", "allowed by policy")
-        return Decision(False, "default-deny", f"tool '{tool}' is not allowed by any rule")
+        if allowed_by is None:
+            return Decision(False, "default-deny", f"tool '{tool}' is not allowed by any rule{self._hint(tool)}")
+        if verdict != ALLOW and self._lookalikes is not None:  # an exact ALLOW of this spelling is not second-guessed
+            imitated = self._lookalikes.imitated(tool)
+            if imitated is not None:
+                return Decision(False, CONFUSABLE_RULE, f"tool '{tool}' {imitated}")
+        return Decision(True, f"static_rules.{allowed_by}", "allowed by policy")
+
+    def _hint(self, tool: str) -> str:
+        """Why an ALLOW glob that matches the name as written did not allow it, for the operator reading the log."""
+        if is_spec_tool_name(tool) or not any(v == ALLOW and m.matches(tool) for m, v in self.globs):
+            return ""
+        return " (ALLOW globs cover only names of ASCII letters, digits, '_', '-' and '.', up to 128; an exact rule can allow it)"

@@ -3,7 +3,6 @@ characters, NUL), and prompt names likewise."""
 
 from __future__ import annotations
 
-from tests.redteam import gaps
 from tests.redteam.attack_classes import reference
 from tests.redteam.model import (
     INVALID_PARAMS,
@@ -134,7 +133,6 @@ INVISIBLE_CASES = [
         (Denied(),),
         f"{reference('invisible-characters')}; {SPEC_TOOL_NAMES}",
         server_must_not_receive=("git_push",),
-        xfail=gaps.CONFUSABLE_OF_DENIED,
     ),
     Case(
         "RT-INV-012",
@@ -145,7 +143,6 @@ INVISIBLE_CASES = [
         f"{reference('invisible-characters')}; {SPEC_TOOL_NAMES}",
         policy="denylist",
         server_must_not_receive=("/etc/shadow",),
-        xfail=gaps.GLOB_LOOKALIKES,
     ),
     Case(
         "RT-INV-013",
@@ -154,7 +151,6 @@ INVISIBLE_CASES = [
         sends(request("prompts/get", {"name": "review_code\u200b"})),
         (Denied(),),
         f"{reference('invisible-characters')}; {SPEC_TOOL_NAMES}",
-        xfail=gaps.GLOB_LOOKALIKES,
     ),
     Case(
         "RT-INV-014",
@@ -212,7 +208,6 @@ DENYLIST_CASES = [
         (Denied(),),
         f"{reference('homoglyphs')}; {UTS39}",
         policy="denylist",
-        xfail=gaps.CONFUSABLE_OF_DENIED,
     )
     for case_id, name, what in DENIED_LOOKALIKES
 ]
