@@ -11,7 +11,8 @@ from typing import Any
 
 from tests.integration.harness import HOSTILE, LILITH, Proxy, lilith_run, recorded
 
-POLICY = "version: 1\nstatic_rules:\n  '*': ALLOW\n"
+# Pinning alone: the rug pull's poisoned echo would otherwise also be hidden by the description scan.
+POLICY = "version: 1\nstatic_rules:\n  '*': ALLOW\nsanitize: {hide_poisoned_tools: false}\n"
 RUG_PULLED = {"echo", "read_file", "exfiltrate"}
 
 

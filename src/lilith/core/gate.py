@@ -381,6 +381,7 @@ class Gate:
     def __init__(self, interceptors: Sequence[Interceptor], snapshot: PolicySnapshot | None = None) -> None:
         self._interceptors = tuple(interceptors)
         self._snapshot = snapshot
+        self._tracking = next((i for i in self._interceptors if isinstance(i, TaintTracking)), None)
 
     def check(self, message: Message) -> Decision | None:
         """Run the chain; the first denial, else the first audit-mode would-be denial, else the last allowing
@@ -413,15 +414,13 @@ class Gate:
     def taints(self, message: Message) -> tuple[frozenset[str], frozenset[str]] | None:
         """The session's taints before ``message`` (just checked) and after it if it is forwarded; None when
         the chain tracks no taints."""
-        for interceptor in self._interceptors:
-            if isinstance(interceptor, TaintTracking):
-                return interceptor.taints, interceptor.taints_after(message)
-        return None
+        tracking = self._tracking
+        return None if tracking is None else (tracking.taints, tracking.taints_after(message))
 
     def answered(self, tool: str, response: dict[str, Any]) -> tuple[frozenset[str], frozenset[str]] | None:
         """Tell every interceptor the server answered a ``tools/call`` of ``tool``; return the session's taints
         before and after, if the answer changed them. Raises if one fails: the caller withholds the answer."""
-        tracking = next((i for i in self._interceptors if isinstance(i, TaintTracking)), None)
+        tracking = self._tracking
         before = tracking.taints if tracking is not None else frozenset()
         for interceptor in self._interceptors:
             interceptor.on_answer(tool, response)

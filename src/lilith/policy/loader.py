@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from lilith.errors import PolicyError
 from lilith.policy.decision import Decision
+from lilith.policy.lookalikes import protected_tool_names
 from lilith.policy.names import compile_name
+from lilith.policy.sanitize_rules import DEFAULT_SANITIZE, SanitizeSettings, compile_sanitize
 from lilith.policy.static_rules import ALLOW, DENY, StaticRules
 from lilith.policy.yaml_source import YamlDocument, load_yaml
 
@@ -37,6 +39,7 @@ class Policy:
         "prompt_rules",
         "rate_limits",
         "resource_rules",
+        "sanitize",
         "source",
         "static_rules",
         "taint",
@@ -55,6 +58,7 @@ class Policy:
         resource_rules: AccessRules | None = None,
         prompt_rules: AccessRules | None = None,
         pin_mode: str | None = None,
+        sanitize: SanitizeSettings = DEFAULT_SANITIZE,
     ) -> None:
         self.source = source
         self.static_rules = static_rules
@@ -67,6 +71,7 @@ class Policy:
         self.prompt_rules = prompt_rules
         # None: not set here; the command line decides (off, or enforce with --pin-store).
         self.pin_mode = pin_mode
+        self.sanitize = sanitize  # what servers show the client: lists and results (lilith.core.sanitize)
 
     def decide_tool_call(self, tool: str, arguments: Any, resolver: Resolver) -> Decision:
         """The tool must be allowed by name, and then every argument rule for it must pass."""
@@ -121,6 +126,7 @@ def parse_policy(text: str, file: str) -> Policy:
     resource_rules: AccessRules | None = None
     prompt_rules: AccessRules | None = None
     pin_mode: str | None = None
+    sanitize = DEFAULT_SANITIZE
     for key, value in root.items():
         if key == "version":
             if value not in (1, "1", "1.0"):
@@ -157,6 +163,8 @@ def parse_policy(text: str, file: str) -> Policy:
         elif key in ("pin_mode", "pinMode"):
             # YAML 1.1 reads a bare `off` as false; that is what the author wrote.
             pin_mode = _choice(doc, (key,), "off" if value is False else value, PIN_MODES)
+        elif key == "sanitize":
+            sanitize = compile_sanitize(doc, (key,), value)
         elif key in _METADATA_KEYS:
             continue
         elif key in _NOT_YET_ENFORCED:
@@ -167,7 +175,7 @@ def parse_policy(text: str, file: str) -> Policy:
             raise doc.error(
                 (str(key),),
                 f"unknown key '{key}' (expected version, mode, on_deny, static_rules, argument_rules, rate_limits, tool_classes, "
-                "taint_rules, protect_lethal_trifecta, resource_rules, prompt_rules, pin_mode)",
+                "taint_rules, protect_lethal_trifecta, resource_rules, prompt_rules, pin_mode, sanitize)",
             )
     taint = None
     if taint_sections or protect:
@@ -176,7 +184,8 @@ def parse_policy(text: str, file: str) -> Policy:
         taint = compile_taint_policy(doc, taint_sections.get("classes"), taint_sections.get("rules"), protect)
     return Policy(
         file,
-        StaticRules.compile(rules),
+        # look-alikes of names that other restricting sections name must not escape them
+        StaticRules.compile(rules, protected_tool_names(argument_rules, rate_limits, taint)),
         mode=mode,
         on_deny=on_deny,
         argument_rules=argument_rules,
@@ -185,6 +194,7 @@ def parse_policy(text: str, file: str) -> Policy:
         resource_rules=resource_rules,
         prompt_rules=prompt_rules,
         pin_mode=pin_mode,
+        sanitize=sanitize,
     )
 
 

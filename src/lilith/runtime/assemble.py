@@ -80,7 +80,7 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
     import time
 
     resolver = ServerPathResolver(spec.env, spec.cwd)
-    gate = build_gate(holder.current, resolver, time.monotonic, pins.interceptor(audit, log))
+    gate = build_gate(holder.current, resolver, time.monotonic, pins.interceptor(audit, log), audit=audit, log=log)
     options = ProxyOptions(
         restart=args.restart,
         max_restarts=args.max_restarts,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.redteam import gaps
 from tests.redteam.attack_classes import reference
 from tests.redteam.catalogue.listings import (
     INVARIANT,
@@ -62,8 +61,8 @@ POISONING_CASES = [
         scripted_list([{**original("add"), "description": "Adds two numbers. " + POISON}]),
         (Answered(Ref(2)),),
         f"{reference('tool-poisoning')}; {INVARIANT}",
+        isolated=True,  # leaves the poisoned entry hidden and denied: a fresh Lilith spares later cases
         client_must_not_see=("<IMPORTANT>",),
-        xfail=gaps.NO_DESCRIPTION_SCAN,
     ),
     Case(
         "RT-TPO-004",
@@ -82,8 +81,8 @@ POISONING_CASES = [
         ),
         (Answered(Ref(2)),),
         f"{reference('tool-poisoning')}; CyberArk, Full-Schema Poisoning (2025)",
+        isolated=True,  # leaves add hidden and denied: a fresh Lilith spares later cases
         client_must_not_see=("<IMPORTANT>",),
-        xfail=gaps.NO_DESCRIPTION_SCAN,
     ),
     Case(
         "RT-TPO-005",
@@ -138,8 +137,8 @@ POISONING_CASES = [
         scripted_list([{"name": "review_code", "description": "Review code. " + POISON}], "prompts/list", "prompts"),
         (Answered(Ref(2)),),
         f"{reference('tool-poisoning')}; {INVARIANT}",
+        isolated=True,  # leaves the poisoned entry hidden and denied: a fresh Lilith spares later cases
         client_must_not_see=("<IMPORTANT>",),
-        xfail=gaps.NO_DESCRIPTION_SCAN,
     ),
 ]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.redteam import gaps
 from tests.redteam.attack_classes import reference
 from tests.redteam.model import (
     INTERNAL_ERROR,
@@ -91,7 +90,6 @@ RESULT_CASES = [
         (Answered(Ref(1)),),
         f"{reference('result-injection')}; {TRAIL_ANSI}",
         client_must_not_see=("\x1b",),
-        xfail=gaps.NO_RESULT_SANITISING,
     ),
     Case(
         "RT-RES-006",
@@ -101,7 +99,6 @@ RESULT_CASES = [
         (Answered(Ref(1)),),
         f"{reference('result-injection')}; {reference('invisible-characters')}",
         client_must_not_see=(chr(0xE0073),),
-        xfail=gaps.NO_RESULT_SANITISING,
     ),
 ]
 
