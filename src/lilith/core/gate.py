@@ -186,6 +186,43 @@ class RateLimit(Interceptor):
         return None if decision is None else policy.present(decision)
 
 
+class ReplayWindow(Interceptor):
+    """lilith-zero's ``replay_window_secs``: a request id may not come back within that many seconds of its
+    last use (the session already refuses ids in flight, cancelled or timed out)."""
+
+    name = "replay_window_secs"
+    _MAX_REMEMBERED = 100_000
+
+    def __init__(self, current_policy: PolicySource, clock: Callable[[], float]) -> None:
+        self._current_policy = current_policy
+        self._clock = clock
+        self._used: dict[Any, float] = {}  # id key -> when it was last forwarded (insertion = time order)
+
+    def check_request(self, message: Message) -> Decision | None:
+        window = self._current_policy().replay_window
+        if window <= 0 or not self._used:
+            return None
+        now = self._clock()
+        used = self._used
+        while used:  # forget what is older than the window
+            oldest = next(iter(used))
+            if used[oldest] > now - window:
+                break
+            del used[oldest]
+        if message.id_key in used:
+            return Decision(False, self.name, f"request id {message.id!r} was used less than {window:g} s ago")
+        return None
+
+    def on_forwarded(self, message: Message) -> None:
+        if self._current_policy().replay_window <= 0 or message.id_key is None:
+            return
+        used = self._used
+        used.pop(message.id_key, None)
+        used[message.id_key] = self._clock()
+        if len(used) > self._MAX_REMEMBERED:
+            del used[next(iter(used))]
+
+
 class TaintTracking(Interceptor):
     """This session's taints: checked before a call; the call's changes are worked out during its check (by
     the policy that checked it) and committed only once it is really forwarded."""
@@ -461,6 +498,7 @@ def build_gate(
         ResourceAndPromptAccess(snapshot, resolver),
         Sanitize(snapshot, audit, log),
         TaintTracking(snapshot, resolver),
-        RateLimit(snapshot, clock),
+        ReplayWindow(snapshot, clock),
+        RateLimit(snapshot, clock),  # last: it counts a call when it admits it, so nothing may deny it later
     ]
     return Gate(chain, snapshot)

@@ -19,10 +19,7 @@ if TYPE_CHECKING:  # imported lazily: only policies with argument rules pay for 
     from lilith.policy.rate_limits import RateRule
     from lilith.policy.taint import TaintPolicy
 
-_METADATA_KEYS = frozenset({"id", "customer_id", "customerId", "name", "description"})
-# Sections of the full policy language that this build cannot enforce yet. Accepting them silently would
-# let a user believe a rule protects them when it does not, so they are refused.
-_NOT_YET_ENFORCED = frozenset({"rate_limit", "rateLimit"})
+_METADATA_KEYS = frozenset({"id", "customer_id", "customerId", "name", "description", "created_at", "createdAt"})
 MODES = ("enforce", "audit")
 ON_DENY = ("error", "tool_result")
 PIN_MODES = ("enforce", "audit", "off")
@@ -38,6 +35,7 @@ class Policy:
         "pin_mode",
         "prompt_rules",
         "rate_limits",
+        "replay_window",
         "resource_rules",
         "sanitize",
         "source",
@@ -59,6 +57,7 @@ class Policy:
         prompt_rules: AccessRules | None = None,
         pin_mode: str | None = None,
         sanitize: SanitizeSettings = DEFAULT_SANITIZE,
+        replay_window: float = 0.0,
     ) -> None:
         self.source = source
         self.static_rules = static_rules
@@ -72,6 +71,7 @@ class Policy:
         # None: not set here; the command line decides (off, or enforce with --pin-store).
         self.pin_mode = pin_mode
         self.sanitize = sanitize  # what servers show the client: lists and results (lilith.core.sanitize)
+        self.replay_window = replay_window  # seconds a finished request's id stays unusable (0: while in flight)
 
     def decide_tool_call(self, tool: str, arguments: Any, resolver: Resolver) -> Decision:
         """The tool must be allowed by name, and then every argument rule for it must pass."""
@@ -126,6 +126,7 @@ def parse_policy(text: str, file: str) -> Policy:
     resource_rules: AccessRules | None = None
     prompt_rules: AccessRules | None = None
     pin_mode: str | None = None
+    replay_window = 0.0
     sanitize = DEFAULT_SANITIZE
     for key, value in root.items():
         if key == "version":
@@ -140,7 +141,18 @@ def parse_policy(text: str, file: str) -> Policy:
         elif key in ("rate_limits", "rateLimits"):
             from lilith.policy.rate_limits import compile_rate_limits
 
-            rate_limits = compile_rate_limits(doc, (key,), value)
+            rate_limits = compile_rate_limits(doc, (key,), value) + rate_limits
+        elif key in ("rate_limit", "rateLimit"):  # lilith-zero's session-wide form
+            from lilith.policy.rate_limits import compile_session_rate_limit
+
+            rate_limits = rate_limits + compile_session_rate_limit(doc, (key,), value)
+        elif key in ("schema_version", "schemaVersion"):
+            if value != 1 or isinstance(value, bool):
+                raise doc.error((key,), f"unsupported {key} {value!r}; this build reads 1")
+        elif key in ("replay_window_secs", "replayWindowSecs"):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 86_400:
+                raise doc.error((key,), f"{key} must be a whole number of seconds in [0, 86400]")
+            replay_window = float(value)
         elif key in ("tool_classes", "toolClasses", "taint_rules", "taintRules"):
             section = "classes" if key in ("tool_classes", "toolClasses") else "rules"
             taint_sections[section] = ((key,), value)
@@ -167,15 +179,12 @@ def parse_policy(text: str, file: str) -> Policy:
             sanitize = compile_sanitize(doc, (key,), value)
         elif key in _METADATA_KEYS:
             continue
-        elif key in _NOT_YET_ENFORCED:
-            raise doc.error(
-                (str(key),), f"'{key}' is not supported by this version of Lilith; refusing a policy it cannot enforce"
-            )
         else:
             raise doc.error(
                 (str(key),),
-                f"unknown key '{key}' (expected version, mode, on_deny, static_rules, argument_rules, rate_limits, tool_classes, "
-                "taint_rules, protect_lethal_trifecta, resource_rules, prompt_rules, pin_mode, sanitize)",
+                f"unknown key '{key}' (expected version, mode, on_deny, static_rules, argument_rules, rate_limits, "
+                "rate_limit, tool_classes, taint_rules, protect_lethal_trifecta, resource_rules, prompt_rules, "
+                "pin_mode, replay_window_secs, sanitize)",
             )
     taint = None
     if taint_sections or protect:
@@ -194,6 +203,7 @@ def parse_policy(text: str, file: str) -> Policy:
         resource_rules=resource_rules,
         prompt_rules=prompt_rules,
         pin_mode=pin_mode,
+        replay_window=replay_window,
         sanitize=sanitize,
     )
 

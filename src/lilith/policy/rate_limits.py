@@ -77,6 +77,34 @@ def compile_rate_limits(doc: YamlDocument, path: Path, value: Any) -> tuple[Rate
     return tuple(rules)
 
 
+_LEGACY_KEYS = {
+    "max_calls_per_minute": "max_calls_per_minute",
+    "maxCallsPerMinute": "max_calls_per_minute",
+    "max_calls_per_session": "max_calls_per_session",
+    "maxCallsPerSession": "max_calls_per_session",
+}
+
+
+def compile_session_rate_limit(doc: YamlDocument, path: Path, value: Any) -> tuple[RateRule, ...]:
+    """lilith-zero's ``rate_limit: {max_calls_per_minute, max_calls_per_session}`` (all tool calls of the
+    session together), as rules of ``rate_limits``: a 60-second window and a window as long as the session."""
+    if not isinstance(value, dict) or not value:
+        raise doc.error(path, "rate_limit must be a mapping with max_calls_per_minute and/or max_calls_per_session")
+    rules: list[RateRule] = []
+    for key, limit in value.items():
+        name = _LEGACY_KEYS.get(key)
+        if name is None:
+            raise doc.error((*path, str(key)), f"unknown key '{key}' in rate_limit ({', '.join(sorted(_LEGACY_KEYS))})")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise doc.error((*path, key), f"{key} must be a whole number ≥ 1")
+        if any(rule.rule_id == f"rate_limit.{name}" for rule in rules):
+            raise doc.error((*path, key), f"{name} is given twice")
+        matcher = compile_name(doc, (*path, key), "*", "tool")
+        window = 60.0 if name == "max_calls_per_minute" else float("inf")
+        rules.append(RateRule(f"rate_limit.{name}", "*", limit, window, False, matcher))
+    return tuple(rules)
+
+
 class RateWindows:
     """One session's sliding windows."""
 
@@ -100,8 +128,10 @@ class RateWindows:
             while window and window[0] <= horizon:
                 window.popleft()
             if len(window) >= rule.max_calls:
-                retry = max(0.0, window[0] + rule.per_seconds - now)
                 scope = f"'{tool}'" if rule.per_tool else f"'{rule.tool}'"
+                if rule.per_seconds == float("inf"):
+                    return Decision(False, rule.rule_id, f"session limit of {rule.max_calls} calls for {scope} reached")
+                retry = max(0.0, window[0] + rule.per_seconds - now)
                 return Decision(
                     False,
                     rule.rule_id,

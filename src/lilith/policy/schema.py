@@ -162,6 +162,25 @@ def policy_schema() -> dict[str, Any]:
     tool_classes = {"type": "object", "additionalProperties": _TAGS}
     taint_rules = {"type": "array", "items": _TAINT_RULE}
     rate_limits = {"type": "array", "items": _RATE_LIMIT}
+    positive = {"type": "integer", "minimum": 1}
+    session_rate_limit = {
+        "type": "object",
+        "description": "lilith-zero's form: all tool calls of the session together",
+        "properties": {
+            "max_calls_per_minute": positive,
+            "maxCallsPerMinute": positive,
+            "max_calls_per_session": positive,
+            "maxCallsPerSession": positive,
+        },
+        "additionalProperties": False,
+        "minProperties": 1,
+    }
+    replay_window = {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 86400,
+        "description": "seconds a finished request's id may not be used again",
+    }
     argument_rules = {"type": "array", "items": _ARGUMENT_RULE}
     resource_rules = {
         "type": "array",
@@ -194,6 +213,14 @@ def policy_schema() -> dict[str, Any]:
             "argumentRules": argument_rules,
             "rate_limits": rate_limits,
             "rateLimits": rate_limits,
+            "rate_limit": session_rate_limit,
+            "rateLimit": session_rate_limit,
+            "replay_window_secs": replay_window,
+            "replayWindowSecs": replay_window,
+            "schema_version": {"enum": [1]},
+            "schemaVersion": {"enum": [1]},
+            "created_at": _TEXT,
+            "createdAt": _TEXT,
             "tool_classes": tool_classes,
             "toolClasses": tool_classes,
             "taint_rules": taint_rules,
