@@ -163,3 +163,22 @@ def test_the_benign_corpus_is_clean_and_unflagged() -> None:
         assert clean_value(result, removed) is result, (method, removed)
         for text in strings(result):
             assert find_marker(text) is None, (method, text[:200])
+
+
+@pytest.mark.parametrize(
+    ("value", "plain"),
+    [
+        ({"content": [{"type": "text", "text": "hello\nworld\t!"}]}, True),
+        ({"text": "x\x1b[2Jy"}, False),
+        ({"text": "caf\u00e9"}, False),  # not ASCII: the walk decides (and keeps it)
+        ({"text": "a\rb"}, False),
+        ({"text": "a\x7fb"}, False),
+        ({"n": 2**70}, False),
+        ({"text": "C:\\new"}, True),  # a literal backslash before n is fine ...
+        ({"text": "C:\\rust"}, False),  # ... before r, b, f or u it takes the (slower, exact) walk
+    ],
+)
+def test_the_fast_proof_of_clean_results_is_conservative(value: Any, plain: bool) -> None:
+    from lilith.core.sanitize import _plainly_clean
+
+    assert _plainly_clean(value) is plain

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from lilith.core.gate import Interceptor, PolicySource
 from lilith.core.invisible import clean_text, clean_value, is_clean, strings, tag_text
 from lilith.core.message import Message
@@ -114,6 +116,8 @@ class Sanitize(Interceptor):
 
     def cleaned(self, method: str, value: Any, item: str | None = None) -> Any:
         """``value`` with invisible and control characters removed (the same object if there were none)."""
+        if _plainly_clean(value):
+            return value
         removed: dict[str, int] = {}
         shown = clean_value(value, removed)
         self.report_strip(method, item, removed)
@@ -309,3 +313,17 @@ def _shown(name: str, quoted: bool = True) -> str:
     if len(text) > _SHOWN_LIMIT:
         text = text[: _SHOWN_LIMIT - 3] + "..."
     return f"'{text}'" if quoted else text
+
+
+_ESCAPES_TO_CHECK = (b"\\u", b"\\r", b"\\b", b"\\f", b"\x7f")
+
+
+def _plainly_clean(value: Any) -> bool:
+    """A cheap proof that ``value`` holds nothing to remove: serialised by orjson (in C) it is ASCII and has
+    no escape for a control character (orjson writes those as \\uXXXX, \\r, \\b, \\f) and no DEL. Most tool
+    results pass, and skip the walk over every string."""
+    try:
+        raw = orjson.dumps(value)
+    except TypeError:  # an integer beyond 64 bits: let the walk decide
+        return False
+    return raw.isascii() and not any(escape in raw for escape in _ESCAPES_TO_CHECK)
