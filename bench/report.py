@@ -63,10 +63,13 @@ def rows(numbers: dict[str, Any]) -> list[Row]:
         Row("added latency p50 over the raw floor", o["lilith_added_p50_ms"], "ms", goals["added_p50_ms"]),
         Row("added latency p99 over the raw floor", o["lilith_added_p99_ms"], "ms", goals["added_p99_ms"]),
         Row("  (bare pipe, for scale) added p50", o["pipe_added_p50_ms"], "ms"),
+        Row("  (Lilith without the audit log) added p50", o["noaudit_added_p50_ms"], "ms"),
+        Row("  (Lilith without the audit log) added p99", o["noaudit_added_p99_ms"], "ms"),
         Row(
             "pipelined throughput, ratio to direct", o["lilith_throughput_ratio"], "x", goals["throughput_ratio"], True
         ),
         Row("pipelined throughput through Lilith", o["lilith_msgs_per_s"], "msg/s"),
+        Row("  (Lilith without the audit log)", o["noaudit_msgs_per_s"], "msg/s"),
         Row("added start-up", o["lilith_startup_added_ms"], "ms", goals["startup_added_ms"]),
         Row("Lilith peak RSS", o["rss_mb"], "MB", goals["rss_mb"]),
     ]

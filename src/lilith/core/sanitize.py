@@ -315,9 +315,6 @@ def _shown(name: str, quoted: bool = True) -> str:
     return f"'{text}'" if quoted else text
 
 
-_ESCAPES_TO_CHECK = (b"\\u", b"\\r", b"\\b", b"\\f", b"\x7f")
-
-
 def _plainly_clean(value: Any) -> bool:
     """A cheap proof that ``value`` holds nothing to remove: serialised by orjson (in C) it is ASCII and has
     no escape for a control character (orjson writes those as \\uXXXX, \\r, \\b, \\f) and no DEL. Most tool
@@ -326,4 +323,6 @@ def _plainly_clean(value: Any) -> bool:
         raw = orjson.dumps(value)
     except TypeError:  # an integer beyond 64 bits: let the walk decide
         return False
-    return raw.isascii() and not any(escape in raw for escape in _ESCAPES_TO_CHECK)
+    if not raw.isascii() or b"\x7f" in raw:
+        return False
+    return b"\\" not in raw or not (b"\\u" in raw or b"\\r" in raw or b"\\b" in raw or b"\\f" in raw)
