@@ -10,3 +10,16 @@ class PropertyViolated(AssertionError):
 def expect(condition: bool, what: str) -> None:
     if not condition:
         raise PropertyViolated(what)
+
+
+class FixedResolver:
+    """Paths as a server with home /home/u and working directory /srv, and no symlinks, would see them."""
+
+    def home(self) -> str:
+        return "/home/u"
+
+    def cwd(self) -> str:
+        return "/srv"
+
+    def realpath(self, path: str) -> str:
+        return path

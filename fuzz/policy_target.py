@@ -7,29 +7,12 @@ proxy on hot reload). A policy that loads must then decide any call without rais
 
 from __future__ import annotations
 
-import re
-
-from fuzz.contract import expect
+from fuzz.contract import FixedResolver, expect
 from fuzz.reader import ByteReader
 from lilith.errors import PolicyError
 from lilith.policy.loader import parse_policy
 
 FILE = "fuzz-policy.yaml"
-# Characters PyYAML's reader refuses before parsing. The loader lets that error escape as a traceback
-# (tests/regressions/test_policy_control_characters.py, strict xfail); skipped here until it is fixed, so
-# the fuzzer keeps exploring past it. Delete this filter with the fix.
-_KNOWN_UNREADABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-class _Resolver:
-    def home(self) -> str:
-        return "/home/u"
-
-    def cwd(self) -> str:
-        return "/srv"
-
-    def realpath(self, path: str) -> str:
-        return path
 
 
 def policy_target(data: bytes) -> None:
@@ -39,8 +22,6 @@ def policy_target(data: bytes) -> None:
         text = reader.rest().decode("utf-8")
     except UnicodeDecodeError:
         return  # the loader refuses such a file before parsing (PolicyError "cannot read policy file")
-    if _KNOWN_UNREADABLE.search(text):
-        return
     try:
         policy = parse_policy(text, FILE)
     except PolicyError as exc:
@@ -48,5 +29,5 @@ def policy_target(data: bytes) -> None:
         expect(exc.line is not None and exc.line >= 1, f"a policy error names a line: {exc}")
         return
     for name in (tool or "x", "echo", "read_file"):
-        policy.decide_tool_call(name, {"path": "/srv/a", "url": "https://example.com/", "x": [tool]}, _Resolver())
+        policy.decide_tool_call(name, {"path": "/srv/a", "url": "https://example.com/", "x": [tool]}, FixedResolver())
         policy.tool_visible(name)

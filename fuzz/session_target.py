@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from fuzz.contract import PropertyViolated, expect
+from fuzz.contract import FixedResolver, PropertyViolated, expect
 from fuzz.reader import ByteReader
 from lilith.audit.writer import exact_json
 from lilith.core.codec import encode
@@ -98,17 +98,6 @@ IDS: tuple[Any, ...] = (1, 2, "1", "a", 1.5, 0, -1, 2**40, 2**70, None, True, {"
 VERSIONS = ("2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28", 3)
 
 
-class _Resolver:
-    def home(self) -> str:
-        return "/home/u"
-
-    def cwd(self) -> str:
-        return "/srv"
-
-    def realpath(self, path: str) -> str:
-        return path
-
-
 class _Sink:
     """Audit sink and event log in one. It serialises each record as the real audit writer does, because a
     record that cannot be written turns an allowed call into an internal error."""
@@ -133,7 +122,7 @@ class _Sink:
 class SessionHarness:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        self.resolver = _Resolver()
+        self.resolver = FixedResolver()
         self.now = 0.0
         sink = self.sink = _Sink()
         gate = Gate(

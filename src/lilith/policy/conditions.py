@@ -87,35 +87,23 @@ class _Constant(Condition):
         return self.value
 
 
-class _All(Condition):
-    __slots__ = ("parts",)
+class _Junction(Condition):
+    """``all`` (stops at the first false) and ``any`` (stops at the first true), in Kleene logic: an unknown
+    part makes the whole unknown unless a decisive part settles it."""
 
-    def __init__(self, parts: tuple[Condition, ...]) -> None:
+    __slots__ = ("decisive", "parts")
+
+    def __init__(self, parts: tuple[Condition, ...], decisive: bool) -> None:
         self.parts = parts
+        self.decisive = decisive
 
     def evaluate(self, context: CallContext) -> Verdict:
-        outcome: Verdict = True
+        decisive = self.decisive
+        outcome: Verdict = not decisive
         for part in self.parts:
             verdict = part.evaluate(context)
-            if verdict is False:
-                return False
-            if verdict is None:
-                outcome = None
-        return outcome
-
-
-class _Any(Condition):
-    __slots__ = ("parts",)
-
-    def __init__(self, parts: tuple[Condition, ...]) -> None:
-        self.parts = parts
-
-    def evaluate(self, context: CallContext) -> Verdict:
-        outcome: Verdict = False
-        for part in self.parts:
-            verdict = part.evaluate(context)
-            if verdict is True:
-                return True
+            if verdict is decisive:
+                return decisive
             if verdict is None:
                 outcome = None
         return outcome
@@ -245,7 +233,7 @@ class _Compiler:
         if head in ("all", "and", "any", "or"):
             self._only(path, node, {head})
             parts = self.parts(where, node[head], depth)
-            return _All(parts) if head in ("all", "and") else _Any(parts)
+            return _Junction(parts, decisive=head not in ("all", "and"))
         if head == "not":
             self._only(path, node, {head})
             return _Not(self.condition(where, node[head], depth + 1))
@@ -394,7 +382,7 @@ class _Compiler:
                 tests.append(_ArgTest((name,), "glob", test))
             else:
                 tests.append(_ArgTest((name,), "eq", self.value_test(at, "eq", expected)))
-        return _All(tuple(tests))
+        return _Junction(tuple(tests), decisive=False)
 
 
 def _var_name(operand: Any) -> str | None:
@@ -422,4 +410,4 @@ def compile_condition(doc: YamlDocument, path: Path, node: Any) -> Condition:
 
 def compile_condition_list(doc: YamlDocument, path: Path, node: Any) -> Condition:
     """``conditions: [...]``: all of them must hold."""
-    return _All(_Compiler(doc).parts(path, node, 0))
+    return _Junction(_Compiler(doc).parts(path, node, 0), decisive=False)
