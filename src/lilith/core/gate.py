@@ -70,6 +70,11 @@ class Interceptor:
         """The server answered a forwarded ``tools/call`` of ``tool`` (before the client sees the answer)."""
         return
 
+    def filter_server_message(self, method: str, value: Any) -> Any:
+        """What the client may see of the rest of what a server says: a notification's or a request's
+        ``params`` (``method`` is theirs), or an error answer's ``error`` (``method`` is the request's)."""
+        return value
+
 
 class ToolCallPolicy(Interceptor):
     """Checks ``tools/call`` against the current policy (supplied by a getter so it can be swapped)."""
@@ -468,6 +473,12 @@ class Gate:
         """Tell every interceptor that the request goes out (after its audit record was written)."""
         for interceptor in self._interceptors:
             interceptor.on_forwarded(message)
+
+    def filter_server_message(self, method: str, value: Any) -> Any:
+        """Every interceptor's view of a server's params or error, in order. Raises if one fails."""
+        for interceptor in self._interceptors:
+            value = interceptor.filter_server_message(method, value)
+        return value
 
     def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
         """Every interceptor's view of a result, in order. Raises if one fails: the caller fails closed."""

@@ -114,6 +114,11 @@ class Sanitize(Interceptor):
             result = self._checked_instructions(method, result, policy.mode == "enforce")
         return result
 
+    def filter_server_message(self, method: str, value: Any) -> Any:
+        if not self._current_policy().sanitize.strip_control:
+            return value
+        return self.cleaned(method, value)
+
     def cleaned(self, method: str, value: Any, item: str | None = None) -> Any:
         """``value`` with invisible and control characters removed (the same object if there were none)."""
         if _plainly_clean(value):

@@ -418,8 +418,8 @@ class Session:
                     self._forget(self._from_server, message)
                 elif message.method == "notifications/progress":
                     self._progressed(message)
-                forwarded.append(message.body)
-        except Exception as exc:
+                forwarded.append(self._shown_params(message))
+        except Exception as exc:  # never forwarded unchecked: a notification that fails its check is dropped
             self._log.log("error", "server_message_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _server_response(self, message: Message, effects: Effects, forwarded: list[dict[str, Any]]) -> None:
@@ -485,10 +485,19 @@ class Session:
             )
         return body
 
+    def _shown_params(self, message: Message) -> dict[str, Any]:
+        """A server notification or request as the client may see it (its params filtered, e.g. sanitised)."""
+        body = message.body
+        params = body.get("params")
+        if params is None:
+            return body
+        shown = self._gate.filter_server_message(message.method or "", params)
+        return body if shown is params else {**body, "params": shown}
+
     def _filtered(self, pending: _Pending, body: dict[str, Any]) -> dict[str, Any]:
         result = body.get("result")
         if not isinstance(result, dict):
-            return body
+            return self._filtered_error(pending, body)
         try:
             shown = self._gate.filter_result(pending.method, result)
         except Exception as exc:
@@ -496,6 +505,17 @@ class Session:
             self._log.log("error", "result_filter_failed", method=pending.method, error=f"{type(exc).__name__}: {exc}")
             return error_response(pending.request_id, INTERNAL_ERROR, "Lilith: the result could not be checked")
         return body if shown is result else {**body, "result": shown}
+
+    def _filtered_error(self, pending: _Pending, body: dict[str, Any]) -> dict[str, Any]:
+        error = body.get("error")
+        if error is None:
+            return body
+        try:
+            shown = self._gate.filter_server_message(pending.method, error)
+        except Exception as exc:
+            self._log.log("error", "result_filter_failed", method=pending.method, error=f"{type(exc).__name__}: {exc}")
+            return error_response(pending.request_id, INTERNAL_ERROR, "Lilith: the result could not be checked")
+        return body if shown is error else {**body, "error": shown}
 
     def _server_request(self, message: Message, effects: Effects, forwarded: list[dict[str, Any]]) -> None:
         refusal = self._server_request_refusal(message.method or "")
@@ -512,8 +532,9 @@ class Session:
                 encode(error_response(message.id, INVALID_REQUEST, "Invalid Request: id already in flight"))
             )
             return
+        shown = self._shown_params(message)  # may raise: then the request is dropped, never forwarded unchecked
         self._from_server[key] = _Pending(message.method or "", message.id)
-        forwarded.append(message.body)
+        forwarded.append(shown)
 
     def _server_request_refusal(self, method: str) -> str | None:
         """Why a server-to-client request must not reach the client, or None."""
