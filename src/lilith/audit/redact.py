@@ -80,7 +80,10 @@ _EMAIL_RE = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})",
     _A,
 )
-_DIGITS_GATE_RE = re.compile(r"\d\D{0,3}\d\D{0,3}\d\D{0,3}\d", _A)  # four digits close together
+# Cheap gates, each a superset of what its patterns need, so the patterns run only where they could match:
+_DIGITS_GATE_RE = re.compile(r"\d(?:\D{0,3}\d){6}", _A)  # seven digits close together: card, SSN, phone
+_IBAN_GATE_RE = re.compile(r"[A-Z]{2}\d\d", _A)
+_IPV4_GATE_RE = re.compile(r"\d\.\d", _A)
 _IBAN_RE = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])", _A)
 _CARD_RE = re.compile(r"\d(?<!\d\d)(?:[ -]?\d){11,}", _A)  # a whole run of digit groups; windows checked in code
 _CARD_GROUPS_RE = re.compile(r"\d+", _A)
@@ -429,13 +432,15 @@ class Redactor:
             if "://" in s:
                 s = _URL_CRED_RE.sub(self._url_cred_repl, s)
             s = _EMAIL_RE.sub(self._email, s)
-        if n >= 7 and _DIGITS_GATE_RE.search(s) is not None:
-            s = _IBAN_RE.sub(self._iban_repl, s)
-            s = _CARD_RE.sub(self._card_repl, s)
-            if "-" in s or " " in s:
-                s = _SSN_RE.sub(self._ssn, s)
-            s = _PHONE_RE.sub(self._phone, s)
-            if "." in s:
+        if n >= 7:
+            if _IBAN_GATE_RE.search(s) is not None:
+                s = _IBAN_RE.sub(self._iban_repl, s)
+            if _DIGITS_GATE_RE.search(s) is not None:
+                s = _CARD_RE.sub(self._card_repl, s)
+                if "-" in s or " " in s:
+                    s = _SSN_RE.sub(self._ssn, s)
+                s = _PHONE_RE.sub(self._phone, s)
+            if "." in s and _IPV4_GATE_RE.search(s) is not None:
                 s = _IPV4_RE.sub(self._ipv4, s)
         if colon and s.count(":") >= 2:
             s = _IPV6_RE.sub(self._ipv6_repl, s)
