@@ -170,9 +170,13 @@ def test_rate_limit_windows_are_made_only_when_a_policy_has_rate_limits() -> Non
     assert limiter.check_request(_call("a")) is None
     assert limiter._windows is None
     live.policy = _policy("rate_limits:\n  - tool: a\n    max_calls: 1\n    per_seconds: 5\n")
-    assert limiter.check_request(_call("a")) is None
+    first = _call("a")
+    assert limiter.check_request(first) is None
     assert limiter._windows is not None
-    refused = limiter.check_request(_call("a", 2))
+    assert limiter.check_request(_call("a", 2)) is None  # the first was checked but never forwarded
+    assert limiter.check_request(first) is None
+    limiter.on_forwarded(first)  # counted now
+    refused = limiter.check_request(_call("a", 3))
     assert refused is not None and not refused.allowed
 
 

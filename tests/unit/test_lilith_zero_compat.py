@@ -96,3 +96,23 @@ def test_bad_values_name_their_place(text: str, message: str) -> None:
         parse_policy(text, "zero.yaml")
     assert message in str(caught.value)
     assert "zero.yaml:2:" in str(caught.value)
+
+
+def test_only_forwarded_calls_use_up_a_limit() -> None:
+    policy = parse_policy(
+        "version: 1\nstatic_rules:\n  echo: ALLOW\nrate_limit:\n  max_calls_per_session: 2\n", "p.yaml"
+    )
+    audit = MemoryAudit()
+    session = Session(build_gate(lambda: policy, FakeResolver(), Clock()), audit, MemoryLog())
+    note = {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "echo", "arguments": {}}}
+    assert session.from_client(json.dumps(note).encode()).to_server == []  # dropped: not counted
+    assert _call(session, 1) is None
+    audit.fail = True
+    refused = _call(session, 2)  # denied because its record could not be written: not counted either
+    assert refused is not None
+    assert refused["error"]["data"]["rule"] == "audit-failure"
+    audit.fail = False
+    assert _call(session, 3) is None
+    over = _call(session, 4)
+    assert over is not None
+    assert over["error"]["data"]["rule"] == "rate_limit.max_calls_per_session"

@@ -106,7 +106,18 @@ def test_a_message_with_case_colliding_keys_is_refused_and_not_forwarded() -> No
     assert "'params' and 'Params'" in refused["error"]["message"]
 
 
-@pytest.mark.parametrize("method", ["Tools/call", "TOOLS/CALL", "tools/call ", "tools/call\u200b", "prompts/GET"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "Tools/call",
+        "TOOLS/CALL",
+        "tools/call ",
+        "tools/call\u200b",
+        "prompts/GET",
+        "\uff54ools/call",
+        "t\u043e\u043els/call",
+    ],
+)
 def test_methods_imitating_standard_ones_are_refused(method: str) -> None:
     assert imitated_method(method) is not None
     session = _session()

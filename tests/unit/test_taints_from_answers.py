@@ -118,3 +118,20 @@ def test_bad_result_rules_name_their_place(rule: str, message: str) -> None:
         parse_policy(f"version: 1\ntaint_rules:\n  - tool: t\n{rule}", "p.yaml")
     assert message in str(caught.value)
     assert "p.yaml:" in str(caught.value)
+
+
+def test_a_taint_change_that_cannot_be_recorded_is_not_applied() -> None:
+    policy = parse_policy(
+        "version: 1\nstatic_rules:\n  fetch: ALLOW\n  send: ALLOW\ntaint_rules:\n"
+        "  - {tool: fetch, action: ADD_TAINT, tag: SECRET}\n"
+        "  - {tool: fetch, action: REMOVE_TAINT, tag: SECRET, result_matches: 'all clear'}\n"
+        "  - {tool: send, action: CHECK_TAINT, forbidden_tags: [SECRET]}\n",
+        "p.yaml",
+    )
+    audit = MemoryAudit()
+    session = Session(build_gate(lambda: policy, FakeResolver(), lambda: 0.0), audit, MemoryLog())
+    session.from_client(_call(1, "fetch"))
+    audit.fail = True
+    session.from_server(_answer(1, "all clear"))  # withheld, and SECRET must stay
+    audit.fail = False
+    assert _denied(session, 2, "send")

@@ -66,10 +66,6 @@ class Interceptor:
         """The request was allowed, audited and is being forwarded: commit any session state it changes."""
         return
 
-    def on_answer(self, tool: str, response: dict[str, Any]) -> None:
-        """The server answered a forwarded ``tools/call`` of ``tool`` (before the client sees the answer)."""
-        return
-
     def filter_server_message(self, method: str, value: Any) -> Any:
         """What the client may see of the rest of what a server says: a notification's or a request's
         ``params`` (``method`` is theirs), or an error answer's ``error`` (``method`` is the request's)."""
@@ -175,8 +171,10 @@ class RateLimit(Interceptor):
         self._current_policy = current_policy
         self._clock = clock
         self._windows: RateWindows | None = None  # made on first use: most policies have no rate limits
+        self._planned: tuple[Message, list[Any], float] | None = None  # counted when that call is forwarded
 
     def check_request(self, message: Message) -> Decision | None:
+        self._planned = None
         if message.method != "tools/call":
             return None
         policy = self._current_policy()
@@ -187,8 +185,19 @@ class RateLimit(Interceptor):
             from lilith.policy.rate_limits import RateWindows
 
             windows = self._windows = RateWindows()
-        decision = windows.admit(policy.rate_limits, tool_name(message), self._clock())
-        return None if decision is None else policy.present(decision)
+        now = self._clock()
+        decision, counted = windows.check(policy.rate_limits, tool_name(message), now)
+        if decision is None:
+            self._planned = (message, counted, now)
+            return None
+        return policy.present(decision)
+
+    def on_forwarded(self, message: Message) -> None:
+        planned, self._planned = self._planned, None
+        if planned is not None and planned[0] is message:
+            from lilith.policy.rate_limits import count
+
+            count(planned[1], planned[2])
 
 
 class ReplayWindow(Interceptor):
@@ -279,13 +288,15 @@ class TaintTracking(Interceptor):
         _, add, remove = planned
         return (self.taints - remove) | add
 
-    def on_answer(self, tool: str, response: dict[str, Any]) -> None:
+    def answer_taints(self, tool: str, response: dict[str, Any]) -> frozenset[str] | None:
+        """The session's taints once this answer of ``tool`` is let through, if it changes them (not applied:
+        the caller records the change first)."""
         taint = self._current_policy().taint
         if taint is None or not taint.reads_results:
-            return
+            return None
         add, remove = taint.evaluate_result(tool, answer_text(response))
-        if add or remove:
-            self.taints = (self.taints - remove) | add
+        after = (self.taints - remove) | add
+        return None if after == self.taints else after
 
     def on_forwarded(self, message: Message) -> None:
         planned, self._planned = self._planned, None
@@ -358,11 +369,11 @@ class ToolPinning(Interceptor):
             key = (finding.tool, finding.digest)
             if key in self._reported:
                 continue
-            if len(self._reported) < _REPORTED_LIMIT:
-                self._reported.add(key)
             record: dict[str, Any] = {"event": "pin_mismatch", "tool": finding.tool, "change": finding.change}
             record |= {"fields": list(finding.fields), "mode": mode, "hidden": hide, "reason": finding.reason}
             self._audit.record(record)
+            if len(self._reported) < _REPORTED_LIMIT:  # only once recorded: a failed write is tried again
+                self._reported.add(key)
             self._log.log("warning", "pin_mismatch", tool=finding.tool, change=finding.change, hidden=hide)
         if not hide or not findings:
             return result
@@ -460,14 +471,17 @@ class Gate:
         return None if tracking is None else (tracking.taints, tracking.taints_after(message))
 
     def answered(self, tool: str, response: dict[str, Any]) -> tuple[frozenset[str], frozenset[str]] | None:
-        """Tell every interceptor the server answered a ``tools/call`` of ``tool``; return the session's taints
-        before and after, if the answer changed them. Raises if one fails: the caller withholds the answer."""
+        """The session's taints before and after this answer of a ``tools/call`` of ``tool``, if it changes
+        them; nothing is applied until ``commit_taints``. Raises if the check fails: the answer is withheld."""
         tracking = self._tracking
-        before = tracking.taints if tracking is not None else frozenset()
-        for interceptor in self._interceptors:
-            interceptor.on_answer(tool, response)
-        after = tracking.taints if tracking is not None else frozenset()
-        return None if after == before else (before, after)
+        if tracking is None:
+            return None
+        after = tracking.answer_taints(tool, response)
+        return None if after is None else (tracking.taints, after)
+
+    def commit_taints(self, taints: frozenset[str]) -> None:
+        if self._tracking is not None:
+            self._tracking.taints = taints
 
     def forwarded(self, message: Message) -> None:
         """Tell every interceptor that the request goes out (after its audit record was written)."""
@@ -510,6 +524,6 @@ def build_gate(
         Sanitize(snapshot, audit, log),
         TaintTracking(snapshot, resolver),
         ReplayWindow(snapshot, clock),
-        RateLimit(snapshot, clock),  # last: it counts a call when it admits it, so nothing may deny it later
+        RateLimit(snapshot, clock),  # last: the cheapest to skip; it counts a call only once it is forwarded
     ]
     return Gate(chain, snapshot)

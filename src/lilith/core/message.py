@@ -13,6 +13,7 @@ import unicodedata
 from typing import Any
 
 from lilith.errors import InvalidRequest
+from lilith.policy.confusables import skeleton
 
 IdKey = tuple[type, Any]
 
@@ -89,19 +90,17 @@ STANDARD_METHODS = frozenset(
         "notifications/tasks/status",
     }
 )
-_STANDARD_BY_SKELETON = {method.casefold(): method for method in STANDARD_METHODS}
+_STANDARD_BY_SKELETON = {skeleton(method): method for method in STANDARD_METHODS}
 
 
 def imitated_method(method: str) -> str | None:
-    """The standard method a non-standard one imitates (differs from only by case, spaces or invisible
-    characters: ``Tools/call``, ``tools/call\u200b``), or None. Extensions with their own names pass."""
+    """The standard method a non-standard one imitates — the same skeleton (case, width, homoglyphs,
+    spaces and invisible characters aside: ``Tools/call``, ``ｔools/call``, ``tools/call\u200b``) — or None.
+    Extensions with names of their own pass."""
     if method in STANDARD_METHODS:
         return None
-    skeleton = "".join(c for c in method if not c.isspace() and unicodedata.category(c) not in _INVISIBLE)
-    return _STANDARD_BY_SKELETON.get(skeleton.casefold())
-
-
-_INVISIBLE = frozenset({"Cf", "Cc", "Mn", "Zl", "Zp"})  # format (zero-width, bidi, tags), controls, combining
+    combining_dropped = "".join(c for c in method if unicodedata.category(c) != "Mn")
+    return _STANDARD_BY_SKELETON.get(skeleton(combining_dropped))
 
 
 def case_collision(value: Any) -> tuple[str, str] | None:

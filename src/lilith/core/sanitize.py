@@ -108,10 +108,12 @@ class Sanitize(Interceptor):
         settings = policy.sanitize
         if method in _LISTINGS:
             return _Listing(self, policy, method).filter(result)
+        original = result
         if settings.strip_control:
             result = self.cleaned(method, result)
         if method in _HANDSHAKES and settings.hide_poisoned_tools:
-            result = self._checked_instructions(method, result, policy.mode == "enforce")
+            # Judged on what the server sent: tag characters spell out text that cleaning removes.
+            result = self._checked_instructions(method, result, policy.mode == "enforce", original)
         return result
 
     def filter_server_message(self, method: str, value: Any) -> Any:
@@ -134,8 +136,10 @@ class Sanitize(Interceptor):
             reason = f"removed {sum(removed.values())} invisible or control characters ({kinds})"
             self.report(method, "strip", item, reason, applied=True, removed=removed, key=kinds)
 
-    def _checked_instructions(self, method: str, result: dict[str, Any], enforce: bool) -> dict[str, Any]:
-        instructions = result.get("instructions")
+    def _checked_instructions(
+        self, method: str, result: dict[str, Any], enforce: bool, original: dict[str, Any]
+    ) -> dict[str, Any]:
+        instructions = original.get("instructions")
         if not isinstance(instructions, str):
             return result
         from lilith.core.poison import find_marker  # compiled on first need, not at start-up
@@ -267,9 +271,9 @@ class _Listing:
             if marker is not None:
                 reason = f"its metadata carries a hidden-instruction marker ({marker.label})"
                 return self._hidden(shown, name, RULE_POISONED, reason, f": {marker.snippet!r}")
-        owner.shown(self.kind, name)
         if settings.strip_control:
-            owner.report_strip(method, name, removed)
+            owner.report_strip(method, name, removed)  # first: if it cannot be recorded, nothing is un-hidden
+        owner.shown(self.kind, name)
         return shown
 
     def _hidden(self, shown: Any, name: str, rule: str, reason: str, detail: str = "") -> Any:

@@ -45,12 +45,18 @@ from lilith.policy.decision import Decision
 BATCH_VERSION = "2025-03-26"
 INTERNAL_ID_PREFIX = "lilith-internal-"
 _NEVER = float("inf")
+_RESPONSE_KEYS = frozenset({"jsonrpc", "id", "result", "error"})
+_REQUEST_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
 MODERN_VERSION = "2026-07-28"  # from this version on, servers may not send requests to the client
 META_VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
 # Server-to-client requests and the client capability each needs (declared in its initialize).
 _CAPABILITY_OF = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
 # Ids of cancelled or timed-out requests, whose late answers may still come: not reusable meanwhile.
 _MAX_RETIRED_IDS = 10_000
+# Requests the policy decides on: sent as notifications they are dropped, never forwarded unchecked.
+POLICED_METHODS = frozenset({"tools/call", "resources/read", "resources/subscribe", "prompts/get"})
+# Server-to-client requests waiting for the client's answer; beyond this a server's request is refused.
+MAX_SERVER_REQUESTS = 4096
 # Answers worth a ``result`` audit record: those to requests that had a policy decision.
 _RESULT_RECORDED = frozenset({"tools/call", "resources/read", "prompts/get"})
 Summariser = Callable[[dict[str, Any], int], dict[str, Any]]
@@ -120,12 +126,13 @@ class Expired:
 class _Out:
     """Where one message's outputs go: straight out, or into a batch being assembled."""
 
-    __slots__ = ("batch", "forwarded", "replies")
+    __slots__ = ("batch", "completed", "forwarded", "replies")
 
     def __init__(self, batch: _Batch | None) -> None:
         self.batch = batch
         self.forwarded: list[dict[str, Any]] = []
         self.replies: list[dict[str, Any]] = []
+        self.completed: list[list[dict[str, Any]]] = []  # earlier batches a cancellation completed
 
 
 class Session:
@@ -185,6 +192,7 @@ class Session:
         self._client_one(value, out)
         effects.to_server.extend(encode(body) for body in out.forwarded)
         effects.to_client.extend(encode(body) for body in out.replies)
+        effects.to_client.extend(encode(batch) for batch in out.completed)
         return effects
 
     def _client_batch(self, items: list[Any], effects: Effects) -> None:
@@ -201,6 +209,7 @@ class Session:
             effects.to_server.append(encode(out.forwarded))
         if not batch.waiting and batch.responses:
             effects.to_client.append(encode(batch.responses))
+        effects.to_client.extend(encode(done) for done in out.completed)
 
     def _batch_refusal(self, items: list[Any]) -> str | None:
         if self.protocol_version != BATCH_VERSION:
@@ -342,7 +351,9 @@ class Session:
     def _client_notification(self, message: Message, out: _Out) -> None:
         method = message.method or ""
         if method == "notifications/cancelled":
-            self._forget(self._from_client, message)
+            completed = self._forget(self._from_client, message)
+            if completed is not None:
+                out.completed.append(completed)
         elif method == "notifications/initialized":
             self._initialized = copy.deepcopy(message.body)
         elif not method.startswith("notifications/") and self._policed(message):
@@ -354,12 +365,10 @@ class Session:
             return
         out.forwarded.append(message.body)
 
-    def _policed(self, message: Message) -> bool:
-        """Does the interceptor chain decide on this method? (Its verdict does not matter here.)"""
-        try:
-            return self._gate.check(message) is not None
-        except ProtocolError:
-            return True
+    @staticmethod
+    def _policed(message: Message) -> bool:
+        """Is this a method the policy decides on? (A fixed set: asking the chain would count the call.)"""
+        return message.method in POLICED_METHODS
 
     def _client_response(self, message: Message, out: _Out) -> None:
         key = message.id_key
@@ -457,6 +466,7 @@ class Session:
                 record = {"event": "taints_changed", "tool": tool, "request_id": pending.request_id}
                 record.update(cause="result_matches", taints_before=sorted(changed[0]), taints_after=sorted(changed[1]))
                 self._audit.record(record)
+                self._gate.commit_taints(changed[1])  # only once recorded
         except Exception as exc:  # a failed check or an unwritten record: the client never gets the answer
             self._log.log("error", "answer_check_failed", tool=tool, error=f"{type(exc).__name__}: {exc}")
             return error_response(pending.request_id, INTERNAL_ERROR, "Lilith: the result could not be checked")
@@ -478,16 +488,24 @@ class Session:
             if self._timeouts:
                 record["latency_ms"] = round((self._clock() - pending.sent) * 1000, 3)
             self._audit.record(record)
-        except AuditWriteError as exc:
-            self._log.log("error", "audit_write_failed", error=str(exc))
+        except Exception as exc:  # whatever failed, the client gets an answer, never an unrecorded result
+            self._log.log("error", "audit_write_failed", error=f"{type(exc).__name__}: {exc}")
             return error_response(
                 pending.request_id, INTERNAL_ERROR, "Lilith: the audit log could not be written; the result is withheld"
             )
         return body
 
+    def _shown_extras(self, method: str, body: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
+        """Fields of a server message beyond the JSON-RPC ones (extensions pass) as the client may see them."""
+        if len(body) <= len(known) and known.issuperset(body):
+            return body
+        extras = {key: value for key, value in body.items() if key not in known}
+        shown = self._gate.filter_server_message(method, extras)
+        return body if shown is extras else {**{k: v for k, v in body.items() if k in known}, **shown}
+
     def _shown_params(self, message: Message) -> dict[str, Any]:
         """A server notification or request as the client may see it (its params filtered, e.g. sanitised)."""
-        body = message.body
+        body = self._shown_extras(message.method or "", message.body, _REQUEST_KEYS)
         params = body.get("params")
         if params is None:
             return body
@@ -495,9 +513,17 @@ class Session:
         return body if shown is params else {**body, "params": shown}
 
     def _filtered(self, pending: _Pending, body: dict[str, Any]) -> dict[str, Any]:
-        result = body.get("result")
-        if not isinstance(result, dict):
+        try:
+            body = self._shown_extras(pending.method, body, _RESPONSE_KEYS)
+        except Exception as exc:
+            self._log.log("error", "result_filter_failed", method=pending.method, error=f"{type(exc).__name__}: {exc}")
+            return error_response(pending.request_id, INTERNAL_ERROR, "Lilith: the result could not be checked")
+        if "result" not in body:
             return self._filtered_error(pending, body)
+        result = body["result"]
+        if not isinstance(result, dict):  # MCP results are objects: anything else would skip every filter
+            self._log.log("warning", "server_result_not_an_object", method=pending.method)
+            return error_response(pending.request_id, INTERNAL_ERROR, "Lilith: the MCP server sent a malformed result")
         try:
             shown = self._gate.filter_result(pending.method, result)
         except Exception as exc:
@@ -530,6 +556,12 @@ class Session:
             self._log.log("warning", "server_duplicate_request_id", id=message.id)
             effects.to_server.append(
                 encode(error_response(message.id, INVALID_REQUEST, "Invalid Request: id already in flight"))
+            )
+            return
+        if len(self._from_server) >= MAX_SERVER_REQUESTS:
+            self._log.log("warning", "server_requests_over_limit", limit=MAX_SERVER_REQUESTS)
+            effects.to_server.append(
+                encode(error_response(message.id, INTERNAL_ERROR, "Lilith: too many requests waiting on the client"))
             )
             return
         shown = self._shown_params(message)  # may raise: then the request is dropped, never forwarded unchecked
@@ -621,8 +653,8 @@ class Session:
         }
         try:
             self._audit.record(record)
-        except AuditWriteError as exc:
-            self._log.log("error", "audit_write_failed", error=str(exc))
+        except Exception as exc:  # the handshake's answer still reaches the client
+            self._log.log("error", "audit_write_failed", error=f"{type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------ timeouts
     def next_deadline(self) -> float | None:
@@ -717,11 +749,12 @@ class Session:
             self._progress.pop(pending.progress, None)
         return pending
 
-    def _forget(self, table: dict[IdKey, _Pending], message: Message) -> None:
+    def _forget(self, table: dict[IdKey, _Pending], message: Message) -> list[dict[str, Any]] | None:
+        """Drop a cancelled request; return its batch's answers if that was all the batch waited for."""
         params = message.body.get("params")
         request_id = params.get("requestId") if isinstance(params, dict) else None
         if request_id is None:
-            return
+            return None
         key = id_key(request_id)
         if table is self._from_client:
             pending = self._answered(key)
@@ -729,8 +762,11 @@ class Session:
                 self._retire(key)
         else:
             pending = table.pop(key, None)
-        if pending is not None and pending.batch is not None:
-            pending.batch.waiting.discard(id_key(request_id))
+        batch = pending.batch if pending is not None else None
+        if batch is None:
+            return None
+        batch.waiting.discard(key)
+        return batch.responses if not batch.waiting and batch.responses else None
 
 
 def denial(request_id: Any, decision: Decision) -> dict[str, Any]:

@@ -113,16 +113,24 @@ class RateWindows:
 
     def admit(self, rules: tuple[RateRule, ...], tool: str, now: float) -> Decision | None:
         """None if the call is within every matching limit (and it is then counted); else the denial."""
+        decision, windows = self.check(rules, tool, now)
+        if decision is None:
+            count(windows, now)
+        return decision
+
+    def check(self, rules: tuple[RateRule, ...], tool: str, now: float) -> tuple[Decision | None, list[deque[float]]]:
+        """The denial, if a limit is reached; else None and the windows to count the call in once it is
+        really forwarded (``count``): a call something later refuses must not use up the budget."""
         matching = [rule for rule in rules if rule.applies_to(tool)]
         if not matching:
-            return None
+            return None, []
         windows: list[deque[float]] = []
         for rule in matching:
             key = (rule.rule_id, tool if rule.per_tool else None)
             window = self._windows.get(key)
             if window is None:
                 if len(self._windows) >= MAX_WINDOWS:
-                    return Decision(False, rule.rule_id, "too many distinct rate-limit windows in this session")
+                    return Decision(False, rule.rule_id, "too many distinct rate-limit windows in this session"), []
                 window = self._windows[key] = deque()
             horizon = now - rule.per_seconds
             while window and window[0] <= horizon:
@@ -130,15 +138,17 @@ class RateWindows:
             if len(window) >= rule.max_calls:
                 scope = f"'{tool}'" if rule.per_tool else f"'{rule.tool}'"
                 if rule.per_seconds == float("inf"):
-                    return Decision(False, rule.rule_id, f"session limit of {rule.max_calls} calls for {scope} reached")
+                    return Decision(
+                        False, rule.rule_id, f"session limit of {rule.max_calls} calls for {scope} reached"
+                    ), []
                 retry = max(0.0, window[0] + rule.per_seconds - now)
-                return Decision(
-                    False,
-                    rule.rule_id,
-                    f"rate limit of {rule.max_calls} calls per {rule.per_seconds:g} s for {scope} reached; "
-                    f"retry in {retry:.1f} s",
-                )
+                reason = f"rate limit of {rule.max_calls} calls per {rule.per_seconds:g} s for {scope} reached; "
+                return Decision(False, rule.rule_id, reason + f"retry in {retry:.1f} s"), []
             windows.append(window)
-        for window in windows:
-            window.append(now)
-        return None
+        return None, windows
+
+
+def count(windows: list[deque[float]], now: float) -> None:
+    """Count a forwarded call in the windows ``RateWindows.check`` returned for it."""
+    for window in windows:
+        window.append(now)

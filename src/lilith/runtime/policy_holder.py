@@ -67,13 +67,13 @@ class PolicyHolder:
             self._log.log("error", "policy_reload_failed", error=str(exc), trigger=why, kept=self._policy.source)
             self._record({"event": "policy_reload", "outcome": "rejected", "file": self._path, "error": str(exc)})
             return False
-        self._policy = policy
-        self._log.log("warning", "policy_reloaded", file=self._path, trigger=why)
         applied = {"event": "policy_reload", "outcome": "applied", "file": self._path, "trigger": why}
         digest = _sha256(self._path)
         if digest is not None:
             applied["sha256"] = digest
-        self._record(applied)
+        self._record(applied)  # before the swap: no decision under the new policy precedes its record
+        self._policy = policy
+        self._log.log("warning", "policy_reloaded", file=self._path, trigger=why)
         return True
 
     def _record(self, record: dict[str, Any]) -> None:
