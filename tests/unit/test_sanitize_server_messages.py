@@ -69,3 +69,30 @@ def test_with_stripping_off_everything_passes_unchanged() -> None:
     session, _ = _session("version: 1\nstatic_rules:\n  echo: ALLOW\nsanitize:\n  strip_control: false\n")
     note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": HIDDEN}}
     assert json.loads(_shown(session, note)) == note
+
+
+def test_fields_of_a_listing_beside_its_entries_are_cleaned() -> None:
+    session, _ = _session()
+    session.from_client(json.dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}).encode())
+    tools = [{"name": "echo", "inputSchema": {"type": "object"}}]
+    listing = {"tools": tools, "nextCursor": "\x1b]0;pwned\x07c1", "_meta": {"note": "x\u202ey"}}
+    shown = json.loads(_shown(session, {"jsonrpc": "2.0", "id": 5, "result": listing}))["result"]
+    assert list(shown) == ["tools", "nextCursor", "_meta"]  # the order is kept
+    assert shown["nextCursor"] == "c1"
+    assert shown["_meta"] == {"note": "xy"}
+
+
+def test_a_result_that_is_not_an_object_never_reaches_the_client() -> None:
+    session, _ = _session()
+    call = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "echo", "arguments": {}}}
+    session.from_client(json.dumps(call).encode())
+    shown = json.loads(_shown(session, {"jsonrpc": "2.0", "id": 9, "result": "\x1b[8mhidden"}))
+    assert shown["error"]["code"] == -32603
+    assert "hidden" not in json.dumps(shown)
+
+
+def test_extra_top_level_fields_of_a_server_message_are_cleaned() -> None:
+    session, _ = _session()
+    note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"data": "ok"}, "x-extra": "\x1b[8mz"}
+    shown = json.loads(_shown(session, note))
+    assert shown["x-extra"] == "z"

@@ -230,9 +230,13 @@ class _Listing:
             shown = self._entry(item, conflicting, repeated, shown_once)
             if shown is not None:
                 kept.append(shown)
-        if len(kept) == len(items) and all(new is old for new, old in zip(kept, items, strict=True)):
+        field = self.field
+        rest = {key: value for key, value in result.items() if key != field}  # nextCursor, _meta, extensions
+        shown_rest = self.owner.cleaned(self.method, rest) if settings.strip_control and rest else rest
+        same_items = len(kept) == len(items) and all(new is old for new, old in zip(kept, items, strict=True))
+        if same_items and shown_rest is rest:
             return result
-        return {**result, self.field: kept}
+        return {key: kept if key == field else shown_rest[key] for key in result}
 
     def _entry(self, item: Any, conflicting: set[str], repeated: set[str], shown_once: set[str]) -> Any:
         """The entry as the client sees it, or None when it is hidden or dropped."""
