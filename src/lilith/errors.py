@@ -9,6 +9,7 @@
     │   └── InvalidParams            -32602: a well-formed request whose params are unacceptable
     ├── ServerStartError             the MCP server could not be started
     └── AuditWriteError              an audit record could not be written (fail closed)
+        └── RedactionFailed          a record could not be redacted (always denies)
 
 Errors that are the peer's fault (ProtocolError) become JSON-RPC errors for that one message; errors that
 are ours are logged and, for a request, answered with -32603, never passed through.
@@ -79,3 +80,8 @@ class ServerStartError(LilithError):
 
 class AuditWriteError(LilithError):
     """An audit record could not be written; the decision it records must not take effect."""
+
+
+class RedactionFailed(AuditWriteError):
+    """A record could not be redacted: a bug in Lilith, never a reason to write the raw value. It always
+    denies, whatever ``--audit-failure`` says (that switch is about the disk, not about secrets)."""

@@ -305,3 +305,19 @@ def test_a_preview_is_redacted_before_it_is_cut(tmp_path: Path) -> None:
     assert len(preview) == PREVIEW_CHARS
     assert "4111" not in preview
     assert preview[PREVIEW_CHARS - 8 :].startswith(" <card:")  # the start of the tag that replaced it
+
+
+def test_a_redaction_failure_denies_even_under_continue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lilith.errors import RedactionFailed
+
+    audit = AuditFile(str(tmp_path / "a.jsonl"), KEY, "never", on_failure="continue")
+
+    def broken(record: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(audit, "_redacted", broken)
+    with pytest.raises(RedactionFailed):
+        audit.record({"event": "decision", "arguments": {"password": "hunter2"}})
+    audit.record({"event": "decision"})  # nothing to redact: written as usual
+    audit.close()
+    assert b"hunter2" not in (tmp_path / "a.jsonl").read_bytes()

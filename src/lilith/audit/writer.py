@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lilith.audit.chain import GENESIS, Sealer, last_whole_line, line_hash
 from lilith.audit.rotation import Rotation, rotated_name, rotated_numbers
-from lilith.errors import AuditWriteError, ConfigError
+from lilith.errors import AuditWriteError, ConfigError, RedactionFailed
 
 if TYPE_CHECKING:
     from lilith.audit.redact import Redactor
@@ -132,6 +132,8 @@ class AuditFile:
                 if self._size >= self._rotate_bytes or now >= self._rotate_due:
                     self._rotate(now)
                 self._write_record(record, now)
+            except RedactionFailed:
+                raise  # denies under either --audit-failure: continuing would mean no record, or a raw one
             except AuditWriteError as exc:
                 self._lost(exc)  # raises under --audit-failure deny
                 return
@@ -148,7 +150,7 @@ class AuditFile:
             try:
                 record = self._redacted(record)
             except Exception as exc:  # a redaction bug must deny the call, never write the raw value
-                raise AuditWriteError(f"redaction failed: {type(exc).__name__}") from None
+                raise RedactionFailed(f"redaction failed: {type(exc).__name__}") from None
         self._seq += 1
         full = {"v": SCHEMA_VERSION, "ts": now, "session": self.session_id, "seq": self._seq}
         full["prev"] = self._prev
