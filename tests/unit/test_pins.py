@@ -204,3 +204,15 @@ def test_a_failed_save_is_retried_on_the_next_listing() -> None:
     assert attempts == [{"echo"}, {"echo"}]
     review.review([ECHO], last_page=True)
     assert len(attempts) == 2  # saved now: no more writes
+
+
+def test_a_flood_of_new_tools_is_refused_not_stored() -> None:
+    from lilith.policy.pins import MAX_PENDING, PinReview, PinTable, pin_tool
+
+    saved: list[int] = []
+    review = PinReview(PinTable({"a": pin_tool({"name": "a"})}, {}), lambda table: saved.append(len(table.pending)))
+    review.review([{"name": f"t{n}"} for n in range(MAX_PENDING)], last_page=True)
+    assert saved[-1] == MAX_PENDING
+    with pytest.raises(ValueError, match="wait for review"):
+        review.review([{"name": "one-more"}], last_page=True)
+    assert len(review.table.pending) == MAX_PENDING

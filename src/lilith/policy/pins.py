@@ -64,6 +64,11 @@ def changed_fields(old: ToolPin, new: ToolPin) -> tuple[str, ...]:
     return tuple(field for field in PIN_FIELDS if old.fields.get(field) != new.fields.get(field))
 
 
+# Changed or new tools waiting for `lilith pin accept`, per server: a server that lists more fails its listing
+# (a flood of names must not grow the store and the session without bound).
+MAX_PENDING = 4096
+
+
 class PinReview:
     """One session's view of one server's pins. ``table`` is None when the server was never pinned."""
 
@@ -94,6 +99,8 @@ class PinReview:
             elif old is None or old.digest != pin.digest:
                 change = "new" if old is None else "changed"
                 finding = Finding(name, change, () if old is None else changed_fields(old, pin), pin.digest)
+                if name not in self.table.pending and len(self.table.pending) >= MAX_PENDING:
+                    raise ValueError(f"more than {MAX_PENDING} tools wait for review: the listing is refused")
                 findings.append(finding)
                 self._flagged[name] = finding
                 if self.table.pending.get(name) != pin:
