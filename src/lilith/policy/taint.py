@@ -93,7 +93,7 @@ class TaintEvaluation(NamedTuple):
 class TaintPolicy:
     """Compiled ``tool_classes``, ``taint_rules`` and ``protect_lethal_trifecta``."""
 
-    __slots__ = ("_classes", "protect_trifecta", "rules")
+    __slots__ = ("_classes", "protect_trifecta", "reads_results", "rules")
 
     def __init__(
         self, classes: tuple[tuple[NameMatcher, frozenset[str]], ...], rules: tuple[TaintRule, ...], protect: bool
@@ -101,6 +101,7 @@ class TaintPolicy:
         self._classes = classes
         self.rules = rules
         self.protect_trifecta = protect
+        self.reads_results = any(rule.result is not None for rule in rules)  # asked on every answer
 
     @property
     def classes(self) -> tuple[tuple[NameMatcher, frozenset[str]], ...]:
@@ -151,10 +152,6 @@ class TaintPolicy:
                 f"'{tool}' can send data out, and this session holds private data and untrusted content",
             )
         return TaintEvaluation(denial, frozenset(add), frozenset(remove))
-
-    @property
-    def reads_results(self) -> bool:
-        return any(rule.result is not None for rule in self.rules)
 
     def evaluate_result(self, tool: str, text: str) -> tuple[frozenset[str], frozenset[str]]:
         """The taints to add and to remove because ``tool`` answered with ``text`` (``result_matches`` rules)."""
