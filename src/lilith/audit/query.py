@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import re
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -18,10 +17,8 @@ from typing import Any, NamedTuple
 import orjson
 
 from lilith.audit.index import AuditIndex, Hit, index_path
-from lilith.audit.rotation import log_set, rotation_number
+from lilith.audit.rotation import log_set, rotation_number, seconds_of
 
-_AGO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -40,9 +37,9 @@ class StaleIndexError(Exception):
 
 def parse_time(text: str, now: float) -> float:
     """'30s', '15m', '1h', '2d', '1w' ago, or an ISO 8601 time (local time unless it names a zone)."""
-    ago = _AGO.match(text)
+    ago = seconds_of(text, unit_required=True)
     if ago is not None:
-        return now - float(ago.group(1)) * _UNIT_SECONDS[ago.group(2).lower()]
+        return now - ago
     try:
         when = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

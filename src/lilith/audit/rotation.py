@@ -34,12 +34,19 @@ class Rotation:
         return self.max_bytes is not None or self.interval_seconds is not None
 
 
+def seconds_of(text: str, *, unit_required: bool = False) -> float | None:
+    """'90s', '30m', '1h', '1d', '1w' (and a bare '3600' unless ``unit_required``) -> seconds; None otherwise."""
+    match = re.match(_INTERVAL, text, re.IGNORECASE)
+    if match is None or (unit_required and not match.group(2)):
+        return None
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+
+
 def parse_interval(text: str) -> float:
     """'3600', '90s', '30m', '1h', '1d', '1w' -> seconds (at least one second)."""
-    match = re.match(_INTERVAL, text, re.IGNORECASE)
-    if match is None:
+    seconds = seconds_of(text)
+    if seconds is None:
         raise ValueError(f"not an interval: {text!r} (examples: 3600, 30m, 1h, 1d)")
-    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
     if seconds < _MIN_INTERVAL:
         raise ValueError(f"interval too short: {text!r} (at least 1 second)")
     return seconds
