@@ -296,17 +296,12 @@ class _Listing:
             if name not in first:
                 first[name] = item
             elif name not in conflicting:
+                from lilith.policy.pins import canonical_json  # only lists that repeat a name get here
+
                 repeated.add(name)
-                if _canonical(first[name]) != _canonical(item):
+                if canonical_json(first[name]) != canonical_json(item):  # 1 is not true: the same JSON only
                     conflicting.add(name)
         return conflicting, repeated - conflicting
-
-
-def _canonical(item: Any) -> str:
-    """JSON with sorted keys: two definitions are the same only if they are the same JSON (1 is not true)."""
-    import json  # only lists with repeated names get here
-
-    return json.dumps(item, sort_keys=True, ensure_ascii=False)
 
 
 def _scanned_text(clean: Any, original: Any) -> str:
