@@ -207,7 +207,7 @@ def test_a_failed_save_is_retried_on_the_next_listing() -> None:
 
 
 def test_a_flood_of_new_tools_is_refused_not_stored() -> None:
-    from lilith.policy.pins import MAX_PENDING, PinReview, PinTable, pin_tool
+    from lilith.policy.pins import MAX_PENDING
 
     saved: list[int] = []
     review = PinReview(PinTable({"a": pin_tool({"name": "a"})}, {}), lambda table: saved.append(len(table.pending)))
@@ -216,3 +216,23 @@ def test_a_flood_of_new_tools_is_refused_not_stored() -> None:
     with pytest.raises(ValueError, match="wait for review"):
         review.review([{"name": "one-more"}], last_page=True)
     assert len(review.table.pending) == MAX_PENDING
+
+
+def test_pins_are_trusted_only_once_their_record_is_written() -> None:
+    stored: dict[str, PinTable] = {}
+
+    def open_pins() -> PinReview:
+        return PinReview(stored.get("table"), lambda table: stored.__setitem__("table", table))
+
+    policy = parse_policy("version: 1\nstatic_rules:\n  echo: ALLOW\npin_mode: enforce\n", "p.yaml")
+    audit = MemoryAudit()
+    pinning = ToolPinning(lambda: policy, open_pins, audit, MemoryLog())
+    listing = {"tools": [{"name": "echo", "description": "Echo."}]}
+    audit.fail = True
+    with pytest.raises(AuditWriteError):
+        pinning.filter_result("tools/list", listing)
+    assert "table" not in stored  # nothing trusted without its record
+    audit.fail = False
+    assert pinning.filter_result("tools/list", listing) == listing
+    assert [r["event"] for r in audit.records] == ["tools_pinned"]
+    assert set(stored["table"].pinned) == {"echo"}

@@ -22,7 +22,7 @@ from lilith.policy.loader import Policy
 
 if TYPE_CHECKING:
     from lilith.policy.paths import Resolver
-    from lilith.policy.pins import PinReview
+    from lilith.policy.pins import Finding, PinReview
     from lilith.policy.rate_limits import RateWindows
 
 PolicySource = Callable[[], Policy]
@@ -360,8 +360,22 @@ class ToolPinning(Interceptor):
         tools = result.get("tools")
         if mode == "off" or not isinstance(tools, list):
             return result
-        pinned_now, findings = self._review().review(tools, last_page=not result.get("nextCursor"))
+        review = self._review()
+        pinned_now, findings = review.review(tools, last_page=not result.get("nextCursor"), save=False)
         hide = mode == "enforce" and policy.mode == "enforce"
+        try:
+            self._record_pins(pinned_now, findings, mode, hide)
+            review.save_pending()  # only what was recorded becomes trusted on disk
+        except Exception:
+            self._pins = None  # forget this review: the store on disk is what is trusted next time
+            raise
+        if not hide or not findings:
+            return result
+        flagged = {finding.tool for finding in findings}
+        kept = [tool for tool in tools if not (isinstance(tool, dict) and tool.get("name") in flagged)]
+        return {**result, "tools": kept}
+
+    def _record_pins(self, pinned_now: list[str], findings: list[Finding], mode: str, hide: bool) -> None:
         if pinned_now:
             self._audit.record({"event": "tools_pinned", "tools": pinned_now})
             self._log.log("info", "tools_pinned", count=len(pinned_now))
@@ -375,11 +389,6 @@ class ToolPinning(Interceptor):
             if len(self._reported) < _REPORTED_LIMIT:  # only once recorded: a failed write is tried again
                 self._reported.add(key)
             self._log.log("warning", "pin_mismatch", tool=finding.tool, change=finding.change, hidden=hide)
-        if not hide or not findings:
-            return result
-        flagged = {finding.tool for finding in findings}
-        kept = [tool for tool in tools if not (isinstance(tool, dict) and tool.get("name") in flagged)]
-        return {**result, "tools": kept}
 
 
 def answer_text(response: dict[str, Any]) -> str:

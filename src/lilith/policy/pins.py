@@ -81,8 +81,9 @@ class PinReview:
         self._save = save
         self._unsaved = False  # a save failed: try again on the next listing rather than lose the pins
 
-    def review(self, tools: list[Any], last_page: bool) -> tuple[list[str], list[Finding]]:
-        """Compare one page of a tools/list result with the pins: (names pinned now, findings)."""
+    def review(self, tools: list[Any], last_page: bool, *, save: bool = True) -> tuple[list[str], list[Finding]]:
+        """Compare one page of a tools/list result with the pins: (names pinned now, findings). With
+        ``save=False`` the caller saves (``save_pending``) once it has recorded what changed."""
         pinned_now: list[str] = []
         findings: list[Finding] = []
         dirty = False
@@ -114,9 +115,15 @@ class PinReview:
             self._first_listing = False
         if dirty or self._unsaved:
             self._unsaved = True
-            self._save(self.table)  # raises if the store cannot be written: the listing then fails closed
-            self._unsaved = False
+            if save:
+                self.save_pending()
         return pinned_now, findings
+
+    def save_pending(self) -> None:
+        """Write the store if anything changed; raises if it cannot be written (the listing fails closed)."""
+        if self._unsaved:
+            self._save(self.table)
+            self._unsaved = False
 
     def finding_for_call(self, tool: str) -> Finding | None:
         """Why a call to ``tool`` is not trusted, or None. A tool never listed yet is judged by the pins."""
