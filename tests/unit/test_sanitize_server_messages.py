@@ -96,3 +96,13 @@ def test_extra_top_level_fields_of_a_server_message_are_cleaned() -> None:
     note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"data": "ok"}, "x-extra": "\x1b[8mz"}
     shown = json.loads(_shown(session, note))
     assert shown["x-extra"] == "z"
+
+
+def test_a_plain_line_is_recognised_without_parsing_it() -> None:
+    from lilith.core.session import plain_line
+
+    assert plain_line(b'{"a":"hello\\nworld","b":"C:\\\\new"}')
+    assert not plain_line(b'{"a":"x\\u001b[2J"}')
+    assert not plain_line('{"a":"café"}'.encode())
+    assert not plain_line(b'{"a":"a\\rb"}')
+    assert not plain_line(b'{"a":"a\x7fb"}')

@@ -355,7 +355,7 @@ def test_a_failing_result_filter_fails_closed(audit: MemoryAudit, log: MemoryLog
         def check_request(self, message: Message) -> Decision | None:
             return None
 
-        def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        def filter_result(self, method: str, result: dict[str, Any], *, plain: bool = False) -> dict[str, Any]:
             raise KeyError("boom")
 
     session = Session(Gate([BrokenFilter()]), audit, log)

@@ -58,15 +58,16 @@ class Interceptor:
         """None: no opinion; a Decision: allowed or denied, with the rule that said so."""
         return None
 
-    def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
-        """The result of a request of ``method`` as the client may see it (return it unchanged if no opinion)."""
+    def filter_result(self, method: str, result: dict[str, Any], *, plain: bool = False) -> dict[str, Any]:
+        """The result of a request of ``method`` as the client may see it (return it unchanged if no opinion).
+        ``plain``: the line it came in was plain ASCII with no control escapes (nothing in it to strip)."""
         return result
 
     def on_forwarded(self, message: Message) -> None:
         """The request was allowed, audited and is being forwarded: commit any session state it changes."""
         return
 
-    def filter_server_message(self, method: str, value: Any) -> Any:
+    def filter_server_message(self, method: str, value: Any, *, plain: bool = False) -> Any:
         """What the client may see of the rest of what a server says: a notification's or a request's
         ``params`` (``method`` is theirs), or an error answer's ``error`` (``method`` is the request's)."""
         return value
@@ -88,7 +89,7 @@ class ToolCallPolicy(Interceptor):
         arguments = message.body["params"].get("arguments", {})
         return self._current_policy().decide_tool_call(tool, arguments, self._resolver)
 
-    def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+    def filter_result(self, method: str, result: dict[str, Any], *, plain: bool = False) -> dict[str, Any]:
         """A client never sees a tool it could not call: ``tools/list`` keeps only allowed tools."""
         if method != "tools/list":
             return result
@@ -127,7 +128,7 @@ class ResourceAndPromptAccess(Interceptor):
             return policy.present(policy.prompt_rules.decide(name))
         return None
 
-    def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+    def filter_result(self, method: str, result: dict[str, Any], *, plain: bool = False) -> dict[str, Any]:
         policy = self._current_policy()
         if policy.mode == "audit":
             return result
@@ -353,7 +354,7 @@ class ToolPinning(Interceptor):
             return Decision(True, "pin", finding.reason, would_deny=True)
         return policy.present(Decision(False, "pin", finding.reason))
 
-    def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+    def filter_result(self, method: str, result: dict[str, Any], *, plain: bool = False) -> dict[str, Any]:
         if method != "tools/list":
             return result
         policy, mode = self._mode()
@@ -497,16 +498,16 @@ class Gate:
         for interceptor in self._interceptors:
             interceptor.on_forwarded(message)
 
-    def filter_server_message(self, method: str, value: Any) -> Any:
+    def filter_server_message(self, method: str, value: Any, *, plain: bool = False) -> Any:
         """Every interceptor's view of a server's params or error, in order. Raises if one fails."""
         for interceptor in self._interceptors:
-            value = interceptor.filter_server_message(method, value)
+            value = interceptor.filter_server_message(method, value, plain=plain)
         return value
 
-    def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+    def filter_result(self, method: str, result: dict[str, Any], *, plain: bool = False) -> dict[str, Any]:
         """Every interceptor's view of a result, in order. Raises if one fails: the caller fails closed."""
         for interceptor in self._interceptors:
-            result = interceptor.filter_result(method, result)
+            result = interceptor.filter_result(method, result, plain=plain)
         return result
 
 

@@ -103,21 +103,21 @@ class Sanitize(Interceptor):
         return policy.present(Decision(False, rule, f"{target[1]} {_shown(named)} is hidden: {reason}"))
 
     # ------------------------------------------------------------------------------------------- results
-    def filter_result(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+    def filter_result(self, method: str, result: dict[str, Any], *, plain: bool = False) -> dict[str, Any]:
         policy = self._current_policy()
         settings = policy.sanitize
         if method in _LISTINGS:
             return _Listing(self, policy, method).filter(result)
         original = result
-        if settings.strip_control:
+        if settings.strip_control and not plain:
             result = self.cleaned(method, result)
         if method in _HANDSHAKES and settings.hide_poisoned_tools:
             # Judged on what the server sent: tag characters spell out text that cleaning removes.
             result = self._checked_instructions(method, result, policy.mode == "enforce", original)
         return result
 
-    def filter_server_message(self, method: str, value: Any) -> Any:
-        if not self._current_policy().sanitize.strip_control:
+    def filter_server_message(self, method: str, value: Any, *, plain: bool = False) -> Any:
+        if plain or not self._current_policy().sanitize.strip_control:
             return value
         return self.cleaned(method, value)
 

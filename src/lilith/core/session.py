@@ -153,6 +153,7 @@ class Session:
         self._clock = clock or _no_clock
         self._summarise = summarise
         self._line_size = 0  # bytes of the server line being handled (a result record's size)
+        self._line_plain = False  # ... and whether it holds nothing a sanitiser would strip
         self._timeouts = clock is not None
         self._gate = gate
         self._audit = audit
@@ -384,6 +385,7 @@ class Session:
             self._log.log("error", "server_line_too_long", limit=line.limit)
             return effects
         self._line_size = len(line)
+        self._line_plain = plain_line(line)
         try:
             value = decode(line, self.limits.max_depth)
         except ProtocolError as exc:
@@ -500,7 +502,7 @@ class Session:
         if len(body) <= len(known) and known.issuperset(body):
             return body
         extras = {key: value for key, value in body.items() if key not in known}
-        shown = self._gate.filter_server_message(method, extras)
+        shown = self._gate.filter_server_message(method, extras, plain=self._line_plain)
         return body if shown is extras else {**{k: v for k, v in body.items() if k in known}, **shown}
 
     def _shown_params(self, message: Message) -> dict[str, Any]:
@@ -509,7 +511,7 @@ class Session:
         params = body.get("params")
         if params is None:
             return body
-        shown = self._gate.filter_server_message(message.method or "", params)
+        shown = self._gate.filter_server_message(message.method or "", params, plain=self._line_plain)
         return body if shown is params else {**body, "params": shown}
 
     def _filtered(self, pending: _Pending, body: dict[str, Any]) -> dict[str, Any]:
@@ -525,7 +527,7 @@ class Session:
             self._log.log("warning", "server_result_not_an_object", method=pending.method)
             return error_response(pending.request_id, INTERNAL_ERROR, "Lilith: the MCP server sent a malformed result")
         try:
-            shown = self._gate.filter_result(pending.method, result)
+            shown = self._gate.filter_result(pending.method, result, plain=self._line_plain)
         except Exception as exc:
             # Never pass an unfiltered result on: the client gets an error instead.
             self._log.log("error", "result_filter_failed", method=pending.method, error=f"{type(exc).__name__}: {exc}")
@@ -537,7 +539,7 @@ class Session:
         if error is None:
             return body
         try:
-            shown = self._gate.filter_server_message(pending.method, error)
+            shown = self._gate.filter_server_message(pending.method, error, plain=self._line_plain)
         except Exception as exc:
             self._log.log("error", "result_filter_failed", method=pending.method, error=f"{type(exc).__name__}: {exc}")
             return error_response(pending.request_id, INTERNAL_ERROR, "Lilith: the result could not be checked")
@@ -767,6 +769,15 @@ class Session:
             return None
         batch.waiting.discard(key)
         return batch.responses if not batch.waiting and batch.responses else None
+
+
+def plain_line(line: bytes) -> bool:
+    """Does this JSON line hold only printable ASCII and no escape for a control character (``\\uXXXX``,
+    ``\\r``, ``\\b``, ``\\f``)? Then no string decoded from it has anything to strip: checked in C on bytes
+    the session already has, instead of walking every string of the message."""
+    if not line.isascii() or b"\x7f" in line:
+        return False
+    return b"\\" not in line or not (b"\\u" in line or b"\\r" in line or b"\\b" in line or b"\\f" in line)
 
 
 def denial(request_id: Any, decision: Decision) -> dict[str, Any]:
