@@ -278,6 +278,56 @@ def test_a_failing_fsync_under_continue_is_reported_not_counted(
     assert _events(path) == ["decision", "decision"]  # the record was written; nothing was lost
 
 
+def test_a_record_whose_flush_fails_under_always_and_deny_is_revoked_in_the_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The record is already in the file when fsync fails; its call is refused, so the log must say so.
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "always", on_failure="deny")
+    audit.record({"event": "decision", "decision": "allow"})
+    monkeypatch.setattr(os, "fsync", broken)
+    with pytest.raises(AuditWriteError, match="fsync failed"):
+        audit.record({"event": "decision", "decision": "allow", "tool": "refused"})
+    monkeypatch.undo()
+    audit.record({"event": "decision", "decision": "allow", "tool": "later"})
+    audit.close()
+    records = _records(path)
+    assert [r["event"] for r in records] == ["decision", "decision", "record_revoked", "decision"]
+    refused, revoked = records[1], records[2]
+    assert refused["tool"] == "refused"
+    assert revoked["revoked_seq"] == refused["seq"]
+    assert "Input/output error" in revoked["error"]
+    assert verify(path.read_bytes(), KEY).ok
+
+
+def test_a_revocation_that_cannot_be_written_is_counted_as_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "always", on_failure="deny")
+
+    def broken_fsync(fd: int) -> None:
+        audit._write = broken_write  # the disk goes away between the record and its revocation
+        raise OSError(5, "Input/output error")
+
+    def broken_write(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(AuditWriteError, match="fsync failed"):
+        audit.record({"event": "decision", "decision": "allow"})
+    monkeypatch.undo()
+    audit._write = os.write
+    audit.record({"event": "decision", "decision": "deny"})
+    audit.close()
+    records = _records(path)
+    assert [r["event"] for r in records] == ["decision", "records_lost", "decision"]
+    assert records[1]["count"] == 1 and "No space left" in records[1]["error"]
+
+
 # ------------------------------------------------------------------ redaction
 def test_custom_patterns_redact_and_a_bad_one_refuses_to_start(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"

@@ -131,6 +131,7 @@ EVENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"previous_file": _STR, "previous_hash": _HEX64, "reason": {"enum": ["size", "interval"]}},
         {},
     ),
+    "record_revoked": ({"revoked_seq": {"type": "integer", "minimum": 1}, "error": _STR}, {}),
     "records_lost": (
         {
             "count": {"type": "integer", "minimum": 1},

@@ -140,6 +140,16 @@ class AuditFile:
             if self._fsync == "always":
                 self._sync_or_report()
 
+    def _revoke_last(self, error: str) -> None:
+        """Under ``always`` + ``deny`` a record whose flush failed is already in the file, but its message will
+        be refused: say so in the chain, so the log never shows an ``allow`` for a call that was denied. (Best
+        effort: if even this cannot be written, the failing log is what the operator sees.)"""
+        try:
+            self._write_record({"event": "record_revoked", "revoked_seq": self._seq, "error": error}, self._clock())
+        except AuditWriteError as exc:
+            with contextlib.suppress(AuditWriteError):
+                self._lost(exc)  # counted: records_lost follows once the log can be written again
+
     def _write_record(self, record: dict[str, Any], now: float, lead: bytes = b"") -> None:
         dumps = self._dumps
         if dumps is None:  # orjson is imported on first use: the file is opened before the server starts
@@ -283,6 +293,7 @@ class AuditFile:
             self._sync_locked()
         except AuditWriteError as exc:
             if self._on_failure == "deny":
+                self._revoke_last(str(exc))
                 raise
             if self._log is not None:
                 self._log.log("error", "audit_sync_failed", error=str(exc))
