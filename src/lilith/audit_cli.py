@@ -10,7 +10,7 @@ from lilith.errors import LilithError
 
 EXIT_BROKEN = 1
 EXIT_USAGE = 2
-_DECISIONS = ("allow", "deny", "would-deny")
+_DECISIONS = ("allow", "deny", "would-deny", "revoked")  # revoked: an allow whose record could not be flushed
 
 
 def add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -116,6 +116,34 @@ def test_a_corrupted_index_is_rebuilt_never_trusted(log: Path) -> None:
     assert _query_json(log, "--decision", "deny") == expected
 
 
+def test_a_revoked_allow_is_found_as_revoked_never_as_allow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A log as Lilith writes it under --audit-fsync always when one flush fails (writer.record_revoked).
+    from lilith.audit.writer import AuditFile
+    from lilith.errors import AuditWriteError
+
+    key_file = tmp_path / "audit.key"
+    key_file.write_bytes(b"k" * 32)
+    path = tmp_path / "audit.jsonl"
+    audit = AuditFile(str(path), b"k" * 32, "always")
+    audit.record({"event": "decision", "decision": "allow", "tool": "kept", "request_id": 1})
+
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", broken)
+        with pytest.raises(AuditWriteError):
+            audit.record({"event": "decision", "decision": "allow", "tool": "refused", "request_id": 2})
+    audit.close()
+    env = {**os.environ, "LILITH_AUDIT_KEY_FILE": str(key_file)}
+    assert _cli("verify", str(path), env=env).returncode == 0
+    assert [r["tool"] for r in _query_json(path, "--decision", "allow")] == ["kept"]
+    [revoked] = _query_json(path, "--decision", "revoked")
+    assert revoked["tool"] == "refused"
+    [notice] = _query_json(path, "--event", "record_revoked")
+    assert notice["revoked_seq"] == revoked["seq"]
+
+
 def test_query_without_a_writable_directory_indexes_in_memory(log: Path, tmp_path: Path) -> None:
     Path(str(log) + ".idx.sqlite").unlink(missing_ok=True)
     Path(str(log) + ".idx.sqlite").mkdir()  # the index cannot be created there

@@ -20,7 +20,7 @@ import orjson
 
 from lilith.audit.rotation import INDEX_SUFFIX
 
-FORMAT = 1  # PRAGMA user_version of the index; another value means rebuild
+FORMAT = 2  # PRAGMA user_version of the index; another value means rebuild (2: revoked records)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
@@ -118,7 +118,10 @@ class AuditIndex:
             if row is None:
                 continue  # a torn line: nothing to find by
             batch.append((file_id, line_start, len(line), *row))
-            if len(batch) >= _BATCH:
+            if row[3] == "record_revoked":
+                added += self._insert(batch)
+                self._revoke(row[1], line)
+            elif len(batch) >= _BATCH:
                 added += self._insert(batch)
         added += self._insert(batch)
         if last is not None:
@@ -135,6 +138,16 @@ class AuditIndex:
             self._db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
             batch.clear()
         return count
+
+    def _revoke(self, session: str | None, line: bytes) -> None:
+        """A ``record_revoked`` record: the record it names did not take effect (its flush failed and its
+        call was refused), so it is indexed as decision ``revoked``, never found as an ``allow``."""
+        seq = orjson.loads(line).get("revoked_seq")
+        if isinstance(seq, int) and session is not None:
+            self._db.execute(
+                "UPDATE records SET decision = 'revoked' WHERE session = ? AND seq = ? AND event = 'decision'",
+                (session, seq),
+            )
 
     def search(self, where: str, params: list[Any]) -> list[Hit]:
         """Records matching ``where`` (SQL over the records table's columns), in log order."""
