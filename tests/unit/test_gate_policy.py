@@ -147,6 +147,32 @@ def test_reading_a_tainting_resource_taints_the_session_once_forwarded() -> None
     assert denied is not None and not denied.allowed and denied.rule == "taint_rules[0]"
 
 
+class FlippingLink(FakeResolver):
+    """/srv/link points at the customers' directory on the first resolution and elsewhere afterwards: a
+    symlink swapped between two looks."""
+
+    def __init__(self) -> None:
+        self.resolutions = 0
+
+    def realpath(self, path: str) -> str:
+        if not path.startswith("/srv/link/"):
+            return path
+        self.resolutions += 1
+        target = "/srv/customers/" if self.resolutions == 1 else "/srv/public/"
+        return target + path.removeprefix("/srv/link/")
+
+
+def test_a_read_is_resolved_once_so_its_access_decision_and_taints_describe_the_same_file() -> None:
+    resolver = FlippingLink()
+    gate = build_gate(lambda: RESOURCE_TAINTS, resolver, lambda: 0.0)
+    read = _message("resources/read", {"uri": "file:///srv/link/a.csv"})
+    decision = gate.check(read)
+    assert decision is not None and decision.allowed and decision.rule == "resource_rules[1]"
+    gate.forwarded(read)
+    assert resolver.resolutions == 1
+    assert _taints(gate) == {"ACCESS_PRIVATE", "PII"}  # the file the decision allowed is the one that taints
+
+
 class Opinion(ToolCallPolicy):
     def __init__(self, decision: Decision) -> None:
         self._decision = decision

@@ -112,21 +112,33 @@ class ResourceAndPromptAccess(Interceptor):
     def __init__(self, current_policy: PolicySource, resolver: Resolver) -> None:
         self._current_policy = current_policy
         self._resolver = resolver
+        self._resolved: tuple[Message, Decision, frozenset[str]] | None = None
 
     def check_request(self, message: Message) -> Decision | None:
         method = message.method
         policy = self._current_policy()
+        self._resolved = None
         if method in ("resources/read", "resources/subscribe"):
             uri = _text_param(message, "uri")
             if policy.resource_rules is None:
                 return None
-            return policy.present(policy.resource_rules.decide_uri(uri, self._resolver))
+            decision, taints = policy.resource_rules.decide_uri_with_taints(uri, self._resolver)
+            self._resolved = (message, decision, taints)
+            return policy.present(decision)
         if method == "prompts/get":
             name = _text_param(message, "name")
             if policy.prompt_rules is None:
                 return None
             return policy.present(policy.prompt_rules.decide(name))
         return None
+
+    def resource_taints(self, message: Message) -> tuple[Decision, frozenset[str]] | None:
+        """The rule decision and taints for ``message``'s URI as this check resolved it, if it did: taint
+        tracking uses them rather than resolving the URI (symlinks and all) a second time."""
+        resolved = self._resolved
+        if resolved is None or resolved[0] is not message:
+            return None
+        return resolved[1], resolved[2]
 
     def filter_result(self, method: str, result: dict[str, Any], *, plain: bool = False) -> dict[str, Any]:
         policy = self._current_policy()
@@ -244,9 +256,17 @@ class TaintTracking(Interceptor):
 
     name = "taint_rules"
 
-    def __init__(self, current_policy: PolicySource, resolver: Resolver | None = None) -> None:
+    def __init__(
+        self,
+        current_policy: PolicySource,
+        resolver: Resolver | None = None,
+        access: ResourceAndPromptAccess | None = None,
+    ) -> None:
+        """``access``: the chain's resource check, whose resolution of a URI is reused (one resolution per
+        call, so the access decision and the taints always describe the same file)."""
         self._current_policy = current_policy
         self._resolver = resolver
+        self._access = access
         self.taints: frozenset[str] = frozenset()
         self.call_count = 0  # tools/call forwarded so far in this session
         self._planned: tuple[Message, frozenset[str], frozenset[str]] | None = None
@@ -277,7 +297,8 @@ class TaintTracking(Interceptor):
         params = message.body.get("params")
         uri = params.get("uri") if isinstance(params, dict) else None
         if isinstance(uri, str):
-            decision, taints = rules.decide_uri_with_taints(uri, resolver)
+            resolved = self._access.resource_taints(message) if self._access is not None else None
+            decision, taints = resolved if resolved is not None else rules.decide_uri_with_taints(uri, resolver)
             if decision.allowed and taints:
                 self._planned = (message, taints, frozenset())
 
@@ -528,11 +549,12 @@ def build_gate(
 
     snapshot = PolicySnapshot(current_policy)
     chain: list[Interceptor] = [] if pinning is None else [pinning(snapshot)]
+    access = ResourceAndPromptAccess(snapshot, resolver)
     chain += [
         ToolCallPolicy(snapshot, resolver),
-        ResourceAndPromptAccess(snapshot, resolver),
+        access,
         Sanitize(snapshot, audit, log),
-        TaintTracking(snapshot, resolver),
+        TaintTracking(snapshot, resolver, access),
         ReplayWindow(snapshot, clock),
         RateLimit(snapshot, clock),  # last: the cheapest to skip; it counts a call only once it is forwarded
     ]
