@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from lilith.errors import LilithError
@@ -37,6 +36,8 @@ def run_policy_command(args: argparse.Namespace) -> int:
     if args.policy_command == "test":
         return _test(args.file, args.cases)
     if args.policy_command == "schema":
+        import json
+
         from lilith.policy.schema import policy_schema
 
         print(json.dumps(policy_schema(), indent=2))
@@ -80,6 +81,7 @@ def _check(file: str) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    import json  # here, not at the top: `lilith run` imports this module on its start-up path
     import os
 
     from lilith.core.gate import build_gate

@@ -120,8 +120,11 @@ def verify(data: bytes, key: bytes | None, previous: str = GENESIS) -> Verdict:
 
 
 def last_whole_line(path: str, probe: int = 1 << 20) -> tuple[bytes | None, int]:
-    """The last complete, parseable line of ``path`` (or None) and the size of any torn tail after it."""
-    import orjson
+    """The last complete, parseable line of ``path`` (or None) and the size of any torn tail after it.
+
+    The stdlib parser, not orjson: this runs before the server is started, and importing orjson pulls in
+    dataclasses, uuid and inspect (~15 ms); the proxy imports it later, while the server boots."""
+    import json
 
     try:
         with open(path, "rb") as handle:
@@ -140,9 +143,9 @@ def last_whole_line(path: str, probe: int = 1 << 20) -> tuple[bytes | None, int]
         if not line:
             continue
         try:
-            if isinstance(orjson.loads(line), dict):
+            if isinstance(json.loads(line), dict):
                 return line, torn
-        except orjson.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser's depth
             pass
         return None, torn  # the last whole line is not a record: let verify say so
     return None, torn

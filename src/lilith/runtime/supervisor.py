@@ -11,11 +11,11 @@ The server's stdin and stdout are pipes held only by Lilith and the server; its 
 
 from __future__ import annotations
 
+import _socket  # not `socket`: its enum set-up costs ~3 ms on every start-up, for one socketpair
 import contextlib
 import functools
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -79,7 +79,7 @@ class ServerProcess:
         stdin_fd: int,
         stdout_fd: int,
         reaper: subprocess.Popen[bytes],
-        control: socket.socket,
+        control: _socket.socket,
         pending: bytes,
     ) -> None:
         self.pid = pid
@@ -285,7 +285,7 @@ class ServerLauncher:
     """
 
     def __init__(self) -> None:
-        self._ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         stdin_r, self._stdin_w = os.pipe()
         self._stdout_r, stdout_w = os.pipe()
         self._what = "cannot start the server"
