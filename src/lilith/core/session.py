@@ -425,6 +425,8 @@ class Session:
             elif message.kind is Kind.REQUEST:
                 self._server_request(message, effects, forwarded)
             else:
+                if self._keys_collide(message):
+                    return  # dropped: the client might read the other key than the one checked
                 if message.method == "notifications/cancelled":
                     self._forget(self._from_server, message)
                 elif message.method == "notifications/progress":
@@ -441,6 +443,13 @@ class Session:
                 self._log.log("info", "late_answer_dropped", id=message.id)  # to a cancelled or timed-out request
                 return
             self._log.log("warning", "server_response_unknown_id", id=message.id)
+            return
+        if self._keys_collide(message):
+            if not pending.internal:
+                body = error_response(
+                    pending.request_id, INTERNAL_ERROR, "Lilith: the MCP server sent a malformed result"
+                )
+                self._deliver(pending, body, effects, forwarded)
             return
         if pending.method == "initialize":
             result = message.body.get("result")
@@ -545,7 +554,20 @@ class Session:
             return error_response(pending.request_id, INTERNAL_ERROR, "Lilith: the result could not be checked")
         return body if shown is error else {**body, "error": shown}
 
+    def _keys_collide(self, message: Message) -> bool:
+        """Does a server message hold two keys that differ only in case? Sanitising and pin checks read one of
+        them; a client that matches keys case-insensitively (Go's encoding/json) may read the other."""
+        collision = case_collision(message.body)
+        if collision is None:
+            return False
+        self._log.log("warning", "server_keys_collide", method=message.method, keys=list(collision))
+        return True
+
     def _server_request(self, message: Message, effects: Effects, forwarded: list[dict[str, Any]]) -> None:
+        if self._keys_collide(message):
+            reason = "Invalid Request: keys that differ only in case"
+            effects.to_server.append(encode(error_response(message.id, INVALID_REQUEST, reason)))
+            return
         refusal = self._server_request_refusal(message.method or "")
         if refusal is not None:
             self._log.log("warning", "server_request_refused", method=message.method, reason=refusal)

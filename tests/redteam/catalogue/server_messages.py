@@ -226,6 +226,37 @@ SERVER_GARBAGE_CASES = [
         '{"jsonrpc":"2.0","id":{id},"result":{"text":"payload-SRV-007"},"error":{"code":1,"message":"payload-SRV-007"}}',
     ),
     _broken_answer("RT-SRV-008", 'jsonrpc "1.0"', '{"jsonrpc":"1.0","id":{id},"result":{"text":"payload-SRV-008"}}'),
+    # Keys equal under case folding: Lilith's filters read one spelling, a client that matches keys
+    # case-insensitively (Go's encoding/json, last one wins) may read the other.
+    _garbage(
+        "RT-SRV-010",
+        "a notification whose params say data twice, in two cases",
+        '{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"ok","DATA":"payload-SRV-010"}}',
+        "payload-SRV-010",
+    ),
+    _broken_answer(
+        "RT-SRV-011",
+        "content and Content in one result",
+        '{"jsonrpc":"2.0","id":{id},"result":{"content":[{"type":"text","text":"fine"}],'
+        '"Content":[{"type":"text","text":"payload-SRV-011"}]}}',
+    ),
+    _broken_answer(
+        "RT-SRV-012",
+        "a result and a Result",
+        '{"jsonrpc":"2.0","id":{id},"result":{"content":[]},"Result":{"content":[{"type":"text","text":"payload-SRV-012"}]}}',
+    ),
+    Case(
+        "RT-SRV-013",
+        "parser-differential",
+        "a sampling request the client declared, with messages and Messages: refused, never forwarded",
+        (
+            Send(emit([server_request("RT-SRV-013", "sampling/createMessage", {**SAMPLING, "Messages": []})])),
+            AwaitAnswer(Ref(1)),
+        ),
+        (Answered(Ref(1), contains="emitted"),),
+        f"{reference('parser-differential')}; Go encoding/json: case-insensitive key matching",
+        client_must_not_see=("srq-RT-SRV-013",),
+    ),
     Case(
         "RT-SRV-009",
         "parser-differential",
