@@ -23,6 +23,11 @@ def add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     verify.add_argument("files", nargs="+", metavar="FILE", help="a log (its rotated files are found) or the files")
     verify.add_argument("--key-file", help="the audit key (default: as `lilith run` finds it)")
     verify.add_argument("--no-key", action="store_true", help="check the chain only (proves order, not origin)")
+    verify.add_argument(
+        "--require-head",
+        action="store_true",
+        help="fail when the head file (FILE.head, which guards the end of the log) is missing",
+    )
 
     tail = audit_commands.add_parser("tail", help="the last records, one readable line each; -f follows")
     tail.add_argument("file", metavar="FILE")
@@ -128,11 +133,11 @@ def run_audit_command(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from lilith.audit.keys import key_path, read_key
-    from lilith.audit.verify_set import files_to_verify, verify_files
+    from lilith.audit.verify_set import check_head, files_to_verify, verify_files
 
     key = None if args.no_key else read_key(key_path(args.key_file)[0])
     files = files_to_verify(list(args.files))
-    verdict = verify_files(files, key)
+    verdict = check_head(files, verify_files(files, key), key, required=args.require_head)
     print(f"{verdict}" + ("" if key is not None else " (chain only: no key given)"))
     return 0 if verdict.ok else EXIT_BROKEN
 

@@ -328,6 +328,58 @@ def test_a_revocation_that_cannot_be_written_is_counted_as_lost(
     assert records[1]["count"] == 1 and "No space left" in records[1]["error"]
 
 
+# ------------------------------------------------------------------ the head file
+def _head_seq(path: Path) -> int | None:
+    head = Path(f"{path}.head")
+    return json.loads(head.read_text())["seq"] if head.exists() else None
+
+
+def test_the_head_names_the_newest_record_once_it_is_flushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "interval")
+    audit.record({"event": "decision"})
+    assert _head_seq(path) is None  # only the once-a-second tick (or close) writes it
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    audit.sync()
+    assert _head_seq(path) == 1
+    assert synced[0] == audit._fd  # the log was flushed before the head named its record
+    audit.record({"event": "decision"})
+    assert _head_seq(path) == 1
+    audit.close()
+    assert _head_seq(path) == 2
+    from lilith.audit.head import read_head, witnessed
+
+    head = read_head(str(path), KEY)
+    assert not isinstance(head, str) and head is not None
+    assert witnessed([str(path)], head.hash)
+
+
+def test_a_head_that_cannot_be_written_is_logged_once_and_retried(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    log = MemoryLog()
+    audit = AuditFile(str(path), KEY, "never", log=log)
+    blocker = tmp_path / "a.jsonl.head"
+    blocker.mkdir()  # the rename onto it fails
+    audit.record({"event": "decision"})
+    audit.sync()
+    audit.record({"event": "decision"})
+    audit.sync()
+    assert log.names().count("audit_head_write_failed") == 1
+    blocker.rmdir()
+    audit.sync()
+    assert _head_seq(path) == 2
+    assert "audit_head_write_recovered" in log.names()
+    assert not list(tmp_path.glob("*.tmp"))
+    audit.close()
+
+
 # ------------------------------------------------------------------ redaction
 def test_custom_patterns_redact_and_a_bad_one_refuses_to_start(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"

@@ -5,7 +5,7 @@ Every record carries ``prev``, the SHA-256 of the previous line (64 zeros for th
 deleting or reordering lines breaks the chain or a MAC at the first place it happened; without the key
 nobody can forge a consistent replacement. A crash can leave a torn last line: the next writer seals it
 with a ``log_resumed`` record that chains to the last whole line, so a crash is told apart from tampering.
-(Cutting lines off the *end* of a log cannot be seen from the log alone.)
+(Cutting lines off the *end* of a log cannot be seen from the log alone: ``lilith.audit.head`` guards that.)
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import re
 from lilith.errors import ConfigError
 
 INDEX_SUFFIX = ".idx.sqlite"  # the query index kept next to a log (see lilith.audit.index)
+HEAD_SUFFIX = ".head"  # the head witness kept next to a log (see lilith.audit.head)
 _INTERVAL = r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$"  # compiled on use: this module is on the start-up path
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _MIN_INTERVAL = 1.0
@@ -84,8 +85,12 @@ def rotation_number(path: str) -> int | None:
 
 def in_chain_order(paths: list[str]) -> list[str]:
     """Files as a shell glob lists them (``a.jsonl a.jsonl.1 a.jsonl.10 a.jsonl.2``) in chain order:
-    rotated files by N, then live files; query indexes (and their journals) are left out."""
-    logs = [path for path in paths if INDEX_SUFFIX not in os.path.basename(path)]
+    rotated files by N, then live files; query indexes (and their journals) and head files are left out."""
+    logs = [
+        path
+        for path in paths
+        if INDEX_SUFFIX not in os.path.basename(path) and not path.endswith(HEAD_SUFFIX) and not path.endswith(".tmp")
+    ]
     return sorted(logs, key=_chain_position)
 
 

@@ -20,11 +20,12 @@ class SetVerdict(NamedTuple):
     problem: str | None = None
     file: str | None = None
     line: int | None = None
+    head: str = ""  # what the head witness said (see lilith.audit.head), for an intact chain
 
     def __str__(self) -> str:
         if self.ok:
             where = "" if self.files == 1 else f" in {self.files} files"
-            return f"ok: {self.records} records{where}, chain intact"
+            return f"ok: {self.records} records{where}, chain intact" + (f"; {self.head}" if self.head else "")
         return f"{self.file}:{self.line}: {self.problem}"
 
 
@@ -59,6 +60,41 @@ def verify_files(paths: list[str], key: bytes | None) -> SetVerdict:
         if data.strip():
             previous, before = verdict.last_hash, path
     return SetVerdict(True, total, len(paths))
+
+
+def check_head(paths: list[str], verdict: SetVerdict, key: bytes | None, *, required: bool) -> SetVerdict:
+    """An intact chain must still hold the record its head file (``<live>.head``) names; else records were
+    cut off the end. ``required``: a missing head file is a problem too (it may have been deleted with them)."""
+    from lilith.audit.head import head_path, read_head, witnessed
+
+    live = paths[-1] if paths else ""
+    if not verdict.ok or not live or rotation_number(live) is not None:
+        return verdict
+    head = read_head(live, key)
+    end = _line_count(live) + 1
+    if head is None:
+        if required:
+            return verdict._replace(
+                ok=False, problem="no head file: cannot tell whether records were cut off the end", file=live, line=end
+            )
+        return verdict._replace(head="no head file, so the end of the log is not checked")
+    if isinstance(head, str):
+        return verdict._replace(ok=False, problem=head, file=head_path(live), line=1)
+    if not witnessed(paths, head.hash):
+        problem = (
+            f"the log ends before the record its head file names (session {head.session[:8]}, seq {head.seq}): "
+            "records were cut off the end"
+        )
+        return verdict._replace(ok=False, problem=problem, file=live, line=end)
+    return verdict._replace(head=f"the head file's record (seq {head.seq}) is present")
+
+
+def _line_count(path: str) -> int:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().count(b"\n")
+    except OSError:
+        return 0
 
 
 def _link_problem(first: dict[str, Any] | None, before: str | None, previous: str) -> str | None:

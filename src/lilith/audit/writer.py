@@ -97,6 +97,9 @@ class AuditFile:
             raise ConfigError(f"cannot open audit log {path!r}: {exc.strerror}") from None
         self._lock = threading.Lock()
         self._seq = 0
+        self._witnessed = 0  # the seq the head file names (see lilith.audit.head); 0: none of this run yet
+        self._head_failed = False
+        self._regular = regular
         self._size = info.st_size if regular else 0
         self._prev = line_hash(last) if last is not None else GENESIS
         self.session_id = os.urandom(16).hex()  # not uuid: its import is slow, and only uniqueness matters
@@ -281,10 +284,41 @@ class AuditFile:
 
     # ------------------------------------------------------------------ flushing
     def sync(self) -> None:
-        """Flush to stable storage if anything was written since the last sync (the ``interval`` policy)."""
+        """Once a second: flush to stable storage if anything was written since the last sync (the ``interval``
+        policy), then point the head file at the newest record."""
         with self._lock:
             if self._fsync == "interval":
                 self._sync_locked()
+            head = self._head_snapshot()
+        if head is not None:
+            self._witness(head)
+
+    def _head_snapshot(self) -> bytes | None:
+        """The head line for the newest record, if it was written by this run and is not witnessed yet; only
+        once the log is flushed (unless ``never``), so the witness never names a record the disk may lose."""
+        if not self._regular or self._seq == self._witnessed or (self._dirty and self._fsync != "never"):
+            return None
+        from lilith.audit.head import head_line
+
+        self._witnessed = self._seq
+        return head_line(self.path, self.session_id, self._seq, self._prev, ts=self._clock(), key=self._key)
+
+    def _witness(self, line: bytes) -> None:
+        """Write the head file; a failure is logged (once until it works again), never fatal: the log is the
+        record, the head only guards its end."""
+        from lilith.audit.head import write_head
+
+        try:
+            write_head(self.path, line, durable=self._fsync != "never")
+        except OSError as exc:
+            if not self._head_failed and self._log is not None:
+                self._log.log("error", "audit_head_write_failed", file=self.path, error=exc.strerror)
+            self._head_failed = True
+            self._witnessed = 0  # try again on the next tick
+            return
+        if self._head_failed and self._log is not None:
+            self._log.log("info", "audit_head_write_recovered", file=self.path)
+        self._head_failed = False
 
     def _sync_or_report(self) -> None:
         """fsync after a record under ``always``: a failure denies under ``deny``; under ``continue`` the record
@@ -335,6 +369,7 @@ class AuditFile:
         return redacted
 
     def close(self) -> None:
+        head = None
         with self._lock:
             if self._fd >= 0:
                 if self._gap:
@@ -343,8 +378,13 @@ class AuditFile:
                 if self._fsync != "never":
                     with contextlib.suppress(AuditWriteError):
                         self._sync_locked()
+                head = self._head_snapshot()
                 os.close(self._fd)
                 self._fd = -1
+        if head is not None:
+            self._witness(head)
+        if self._seq and self._log is not None:  # the same witness through another channel (stderr)
+            self._log.log("info", "audit_log_closed", file=self.path, records=self._seq, last_hash=self._prev)
 
 
 def _first_record_ts(path: str) -> float | None:

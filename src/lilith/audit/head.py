@@ -1,0 +1,113 @@
+"""The head witness: a small sealed file next to the log naming its newest record, so cutting records off
+the end of the log — which the hash chain alone cannot reveal — is found by ``lilith audit verify``.
+
+``<log>.head`` holds one sealed JSON line ``{"v", "log", "session", "seq", "hash", "ts", "mac"}``: ``hash``
+is the SHA-256 of the newest record's line (what the next record's ``prev`` will be). The writer replaces it
+through a temporary file and ``rename`` once a second when records were written (after the log itself was
+flushed, so the witness never runs ahead of what is on disk) and when the log is closed. Verifying looks for
+that line in the log set, newest first: if it is gone, records were removed from the end.
+
+What it cannot see: records cut off that were written after the last refresh (up to a second), and an
+attacker who truncates the log *and* puts back an older copy of the head file. Keeping the head file
+elsewhere (or the ``audit_log_closed`` line Lilith logs on exit, which carries the same hash) closes that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from lilith.audit.chain import mac_ok, seal
+from lilith.audit.rotation import HEAD_SUFFIX
+
+HEAD_VERSION = 1
+_MAX_HEAD_BYTES = 4096
+
+
+def head_path(live: str) -> str:
+    return live + HEAD_SUFFIX
+
+
+def head_line(live: str, session: str, seq: int, last_hash: str, *, ts: float, key: bytes) -> bytes:
+    import json
+
+    body = {"v": HEAD_VERSION, "log": os.path.basename(live), "session": session, "seq": seq, "hash": last_hash}
+    body["ts"] = ts
+    return seal(json.dumps(body, separators=(",", ":")).encode(), key)
+
+
+def write_head(live: str, line: bytes, *, durable: bool) -> None:
+    """Replace ``<live>.head`` with ``line`` atomically (mode 0600). Raises OSError."""
+    target = head_path(live)
+    temporary = f"{target}.{os.getpid()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            os.write(fd, line + b"\n")
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+class Head:
+    __slots__ = ("hash", "seq", "session")
+
+    def __init__(self, session: str, seq: int, last_hash: str) -> None:
+        self.session = session
+        self.seq = seq
+        self.hash = last_hash
+
+
+def read_head(live: str, key: bytes | None) -> Head | str | None:
+    """The witness next to ``live``: a Head, None when there is no head file, or what is wrong with it."""
+    import json
+
+    try:
+        with open(head_path(live), "rb") as handle:
+            data = handle.read(_MAX_HEAD_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"head file unreadable: {exc.strerror}"
+    line = data.rstrip(b"\n")
+    try:
+        record: Any = json.loads(line)
+    except (ValueError, RecursionError):
+        return "head file is not a sealed head record"
+    if not isinstance(record, dict) or record.get("v") != HEAD_VERSION:
+        return "head file is not a sealed head record"
+    if key is not None and not mac_ok(line, key):
+        return "head file: MAC mismatch (changed, or written with another key)"
+    session, seq, last_hash = record.get("session"), record.get("seq"), record.get("hash")
+    if record.get("log") != os.path.basename(live) or not isinstance(session, str):
+        return "head file names another log"
+    if not isinstance(seq, int) or not isinstance(last_hash, str) or len(last_hash) != 64:
+        return "head file is not a sealed head record"
+    return Head(session, seq, last_hash)
+
+
+def witnessed(files: list[str], last_hash: str) -> bool:
+    """Is the record whose line hashes to ``last_hash`` still in ``files`` (oldest first)? Searched from the
+    newest line back: the witness is at most a second behind the end, unless a run was killed."""
+    return any(hashlib.sha256(line).hexdigest() == last_hash for line in _lines_newest_first(files))
+
+
+def _lines_newest_first(files: list[str]) -> Iterator[bytes]:
+    for path in reversed(files):
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            continue
+        for line in reversed(data.split(b"\n")):
+            if line:
+                yield line

@@ -1,0 +1,120 @@
+"""The head file of a real Lilith run: records cut off the end of the log are found by ``lilith audit verify``."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+from tests.integration.conftest import Started, StartProxy
+from tests.integration.harness import LILITH
+
+
+def _verify(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([LILITH, "audit", "verify", *args], capture_output=True, text=True, timeout=30)
+
+
+def _head(run: Started) -> dict[str, object]:
+    value = json.loads(Path(f"{run.audit}.head").read_text())
+    assert isinstance(value, dict)
+    return value
+
+
+def _session(start_proxy: StartProxy, calls: int = 6, *options: str) -> Started:
+    run = start_proxy(*options)
+    run.proxy.initialize()
+    for n in range(calls):
+        run.proxy.tool("echo" if n % 2 else "delete_file", {"n": n})
+    assert run.proxy.close() == 0
+    return run
+
+
+def test_a_run_leaves_a_sealed_head_naming_its_last_record(start_proxy: StartProxy) -> None:
+    run = _session(start_proxy)
+    head_file = Path(f"{run.audit}.head")
+    assert stat.S_IMODE(head_file.stat().st_mode) == 0o600
+    head = _head(run)
+    last = run.audit.read_bytes().splitlines()[-1]
+    assert json.loads(last)["event"] == "session_end"
+    import hashlib
+
+    assert head["hash"] == hashlib.sha256(last).hexdigest()
+    assert head["seq"] == json.loads(last)["seq"]
+    done = _verify(str(run.audit))
+    assert done.returncode == 0, done.stdout
+    assert f"the head file's record (seq {head['seq']}) is present" in done.stdout
+    # The same witness on stderr, for whoever keeps Lilith's logs.
+    assert f"last_hash={head['hash']}" in run.proxy.stderr()
+
+
+def test_records_cut_off_the_end_are_found(start_proxy: StartProxy) -> None:
+    run = _session(start_proxy)
+    lines = run.audit.read_bytes().splitlines(keepends=True)
+    run.audit.write_bytes(b"".join(lines[:-3]))  # the chain of what is left is intact
+    for extra in ((), ("--no-key",)):
+        done = _verify(str(run.audit), *extra)
+        assert done.returncode == 1, done.stdout
+        assert f"{run.audit}:{len(lines) - 2}: the log ends before the record its head file names" in done.stdout
+        assert "cut off the end" in done.stdout
+
+
+def test_a_missing_head_is_said_and_fails_when_required(start_proxy: StartProxy) -> None:
+    run = _session(start_proxy)
+    Path(f"{run.audit}.head").unlink()
+    done = _verify(str(run.audit))
+    assert done.returncode == 0
+    assert "no head file, so the end of the log is not checked" in done.stdout
+    required = _verify(str(run.audit), "--require-head")
+    assert required.returncode == 1
+    assert "no head file" in required.stdout
+
+
+def test_a_forged_head_is_refused(start_proxy: StartProxy) -> None:
+    run = _session(start_proxy)
+    head_file = Path(f"{run.audit}.head")
+    lines = run.audit.read_bytes().splitlines(keepends=True)
+    run.audit.write_bytes(b"".join(lines[:-3]))
+    forged = head_file.read_text().replace(f'"seq":{_head(run)["seq"]}', '"seq":1')
+    head_file.write_text(forged)  # an attacker without the key cannot point the head at the new end
+    done = _verify(str(run.audit))
+    assert done.returncode == 1
+    assert "head file: MAC mismatch" in done.stdout
+
+
+def test_the_head_follows_a_running_session_so_sigkill_leaves_a_verifiable_log(start_proxy: StartProxy) -> None:
+    run = start_proxy()
+    run.proxy.initialize()
+    for n in range(3):
+        run.proxy.tool("echo", {"n": n})
+    deadline = time.monotonic() + 5
+    while not Path(f"{run.audit}.head").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)  # refreshed once a second while records come
+    first = _head(run)
+    for n in range(3):
+        run.proxy.tool("echo", {"n": 10 + n})
+    os.kill(run.proxy.proc.pid, signal.SIGKILL)
+    run.proxy.proc.wait(10)
+    assert _head(run)["seq"] >= first["seq"]  # type: ignore[operator]
+    done = _verify(str(run.audit))
+    assert done.returncode == 0, done.stdout
+    lines = run.audit.read_bytes().splitlines(keepends=True)
+    cut = next(n for n, line in enumerate(lines) if json.loads(line)["seq"] == first["seq"])
+    run.audit.write_bytes(b"".join(lines[:cut]))  # cutting the witnessed record itself is found
+    assert _verify(str(run.audit)).returncode == 1
+
+
+def test_the_head_guards_a_rotated_set_and_a_shell_glob_leaves_it_out(start_proxy: StartProxy) -> None:
+    run = _session(start_proxy, 30, "--audit-rotate-size", "2K")
+    files = sorted(glob.glob(f"{run.audit}*"))
+    assert f"{run.audit}.head" in files and f"{run.audit}.1" in files
+    done = _verify(*files)
+    assert done.returncode == 0, done.stdout
+    assert "head file's record" in done.stdout
+    lines = run.audit.read_bytes().splitlines(keepends=True)
+    run.audit.write_bytes(b"".join(lines[:-1]))
+    assert _verify(str(run.audit)).returncode == 1
