@@ -28,6 +28,12 @@ def add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         action="store_true",
         help="fail when the head file (FILE.head, which guards the end of the log) is missing",
     )
+    verify.add_argument("--head-file", metavar="FILE", help="a copy of the head file kept elsewhere, used instead")
+    verify.add_argument(
+        "--last-hash",
+        metavar="HASH",
+        help="the last_hash of an audit_log_closed line from Lilith's stderr: that record must still be there",
+    )
 
     tail = audit_commands.add_parser("tail", help="the last records, one readable line each; -f follows")
     tail.add_argument("file", metavar="FILE")
@@ -137,7 +143,10 @@ def _verify(args: argparse.Namespace) -> int:
 
     key = None if args.no_key else read_key(key_path(args.key_file)[0])
     files = files_to_verify(list(args.files))
-    verdict = check_head(files, verify_files(files, key), key, required=args.require_head)
+    verdict = verify_files(files, key)
+    verdict = check_head(
+        files, verdict, key, required=args.require_head, head_file=args.head_file, last_hash=args.last_hash
+    )
     print(f"{verdict}" + ("" if key is not None else " (chain only: no key given)"))
     return 0 if verdict.ok else EXIT_BROKEN
 

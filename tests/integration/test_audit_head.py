@@ -118,3 +118,26 @@ def test_the_head_guards_a_rotated_set_and_a_shell_glob_leaves_it_out(start_prox
     lines = run.audit.read_bytes().splitlines(keepends=True)
     run.audit.write_bytes(b"".join(lines[:-1]))
     assert _verify(str(run.audit)).returncode == 1
+
+
+def test_a_head_kept_elsewhere_or_the_logged_hash_catches_a_rollback_of_both(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    first = _session(start_proxy, 2)
+    old_log, old_head = first.audit.read_bytes(), Path(f"{first.audit}.head").read_bytes()
+    second = start_proxy("--audit-log", str(first.audit))  # the same log, continued
+    second.proxy.initialize()
+    second.proxy.tool("delete_file", {"path": "/evidence"})
+    assert second.proxy.close() == 0
+    shipped = tmp_path / "shipped.head"
+    shipped.write_bytes(Path(f"{first.audit}.head").read_bytes())
+    logged = next(word.split("=", 1)[1] for word in second.proxy.stderr().split() if word.startswith("last_hash="))
+    # The attacker rolls the log and its head file back to before the second run: a consistent pair.
+    first.audit.write_bytes(old_log)
+    Path(f"{first.audit}.head").write_bytes(old_head)
+    assert _verify(str(first.audit)).returncode == 0  # undetectable from what sits next to the log
+    for extra in (("--head-file", str(shipped)), ("--last-hash", logged)):
+        done = _verify(str(first.audit), *extra)
+        assert done.returncode == 1, (extra, done.stdout)
+        assert "records were cut off the end" in done.stdout
+    assert _verify(str(first.audit), "--head-file", str(tmp_path / "nowhere.head")).returncode == 1

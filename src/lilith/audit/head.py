@@ -67,12 +67,13 @@ class Head:
         self.hash = last_hash
 
 
-def read_head(live: str, key: bytes | None) -> Head | str | None:
-    """The witness next to ``live``: a Head, None when there is no head file, or what is wrong with it."""
+def read_head(live: str, key: bytes | None, path: str | None = None) -> Head | str | None:
+    """The witness of ``live`` (kept next to it, or a copy at ``path``): a Head, None when there is no head
+    file, or what is wrong with it."""
     import json
 
     try:
-        with open(head_path(live), "rb") as handle:
+        with open(path or head_path(live), "rb") as handle:
             data = handle.read(_MAX_HEAD_BYTES + 1)
     except FileNotFoundError:
         return None

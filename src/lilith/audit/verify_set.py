@@ -62,24 +62,36 @@ def verify_files(paths: list[str], key: bytes | None) -> SetVerdict:
     return SetVerdict(True, total, len(paths))
 
 
-def check_head(paths: list[str], verdict: SetVerdict, key: bytes | None, *, required: bool) -> SetVerdict:
-    """An intact chain must still hold the record its head file (``<live>.head``) names; else records were
-    cut off the end. ``required``: a missing head file is a problem too (it may have been deleted with them)."""
+def check_head(
+    paths: list[str],
+    verdict: SetVerdict,
+    key: bytes | None,
+    *,
+    required: bool,
+    head_file: str | None = None,
+    last_hash: str | None = None,
+) -> SetVerdict:
+    """An intact chain must still hold the record its head file names (``<live>.head``, or a copy kept
+    elsewhere at ``head_file``), and the record ``last_hash`` names if one was given (from the
+    ``audit_log_closed`` line of Lilith's stderr); else records were cut off the end. ``required``: a missing
+    head file is a problem too (it may have been deleted with them)."""
     from lilith.audit.head import head_path, read_head, witnessed
 
     live = paths[-1] if paths else ""
     if not verdict.ok or not live or rotation_number(live) is not None:
         return verdict
-    head = read_head(live, key)
     end = _line_count(live) + 1
+    if last_hash is not None and not witnessed(paths, last_hash.strip().lower()):
+        problem = f"the log ends before the record {last_hash.strip()[:12]}… that was logged as written"
+        return verdict._replace(ok=False, problem=problem + ": records were cut off the end", file=live, line=end)
+    head = read_head(live, key, head_file)
     if head is None:
-        if required:
-            return verdict._replace(
-                ok=False, problem="no head file: cannot tell whether records were cut off the end", file=live, line=end
-            )
+        if required or head_file is not None:
+            problem = f"no head file{f' at {head_file!r}' if head_file else ''}: cannot tell whether records were cut off the end"
+            return verdict._replace(ok=False, problem=problem, file=live, line=end)
         return verdict._replace(head="no head file, so the end of the log is not checked")
     if isinstance(head, str):
-        return verdict._replace(ok=False, problem=head, file=head_path(live), line=1)
+        return verdict._replace(ok=False, problem=head, file=head_file or head_path(live), line=1)
     if not witnessed(paths, head.hash):
         problem = (
             f"the log ends before the record its head file names (session {head.session[:8]}, seq {head.seq}): "
