@@ -423,3 +423,16 @@ def test_a_redaction_failure_denies_even_under_continue(tmp_path: Path, monkeypa
     audit.record({"event": "decision"})  # nothing to redact: written as usual
     audit.close()
     assert b"hunter2" not in (tmp_path / "a.jsonl").read_bytes()
+
+
+def test_the_head_is_never_written_through_a_planted_link(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    path = tmp_path / "a.jsonl"
+    Path(f"{path}.head").symlink_to(victim)  # replaced, not followed
+    audit = AuditFile(str(path), KEY, "never")
+    audit.record({"event": "decision"})
+    audit.close()
+    assert victim.read_text() == "precious"
+    assert not Path(f"{path}.head").is_symlink()
+    assert json.loads(Path(f"{path}.head").read_text())["seq"] == 1

@@ -42,8 +42,10 @@ def head_line(live: str, session: str, seq: int, last_hash: str, *, ts: float, k
 def write_head(live: str, line: bytes, *, durable: bool) -> None:
     """Replace ``<live>.head`` with ``line`` atomically (mode 0600). Raises OSError."""
     target = head_path(live)
-    temporary = f"{target}.{os.getpid()}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    # An unguessable name, created exclusively and never through a symlink: the log may sit in a shared
+    # directory, where a planted link at a predictable name would make us overwrite its target.
+    temporary = f"{target}.{os.urandom(6).hex()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         try:
             os.write(fd, line + b"\n")
