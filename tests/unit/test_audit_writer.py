@@ -79,6 +79,29 @@ def test_size_rotation_keeps_one_chain_across_numbered_files(tmp_path: Path) -> 
     assert decisions == [f"t{n}" for n in range(30)]  # nothing lost, nothing duplicated, in order
 
 
+def test_a_link_planted_at_the_freed_name_during_rotation_is_never_written_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = tmp_path / "audit.jsonl"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    audit = AuditFile(str(live), KEY, "never", rotation=Rotation(max_bytes=50))
+    audit.record({"event": "decision", "tool": "first"})
+    real_rename = os.rename
+
+    def racing_rename(source: str, target: str) -> None:
+        real_rename(source, target)
+        if source == str(live):
+            os.symlink(victim, live)  # the attacker wins the race for the freed name
+
+    monkeypatch.setattr(os, "rename", racing_rename)
+    with pytest.raises(AuditWriteError, match="cannot start a new file after rotation"):
+        audit.record({"event": "decision", "tool": "second"})
+    monkeypatch.undo()
+    assert victim.read_text() == "precious\n"
+    assert not live.is_symlink() and _records(live)[0]["tool"] == "first"  # the rotated file was put back
+
+
 def test_numbering_continues_after_a_restart_and_the_old_files_are_never_renamed(tmp_path: Path) -> None:
     live = tmp_path / "audit.jsonl"
     for _ in range(2):

@@ -271,7 +271,8 @@ class AuditFile:
         except OSError as exc:
             raise AuditWriteError(f"{self.path}: cannot rotate to {target!r}: {exc.strerror}") from None
         try:
-            fd = os.open(self.path, _OPEN_FLAGS, 0o600)
+            # The name was just freed: anything there now was planted (a symlink in a shared directory).
+            fd = os.open(self.path, _OPEN_FLAGS | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.rename(target, self.path)
