@@ -208,3 +208,21 @@ def test_decisions_are_coloured_on_a_terminal_unless_no_color(log: Path) -> None
     assert "\x1b[31mdeny\x1b[0m" in coloured and "\x1b[32mallow\x1b[0m" in coloured
     plain = _tail_on_a_terminal(log, {**env, "NO_COLOR": "1"})
     assert "\x1b[" not in plain and " deny " in plain
+
+
+def test_query_never_opens_an_index_planted_as_a_symlink(log: Path, tmp_path: Path) -> None:
+    import sqlite3 as sqlite
+
+    victim = tmp_path / "victim.sqlite"
+    with sqlite.connect(victim) as db:
+        db.execute("CREATE TABLE records (precious TEXT)")
+        db.execute("INSERT INTO records VALUES ('keep me')")
+    db.close()
+    (tmp_path / "audit.jsonl.idx.sqlite").symlink_to(victim)
+    done = _cli("query", str(log), "--decision", "deny", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "symbolic link" in done.stderr and "indexing in memory" in done.stderr
+    assert done.stdout.strip()  # the query still answers
+    with sqlite.connect(victim) as db:
+        assert db.execute("SELECT precious FROM records").fetchall() == [("keep me",)]
+    db.close()
