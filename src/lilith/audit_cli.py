@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 
@@ -139,13 +140,25 @@ def run_audit_command(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from lilith.audit.keys import key_path, read_key
-    from lilith.audit.verify_set import check_head, files_to_verify, verify_files
+    from lilith.audit.verify_set import check_head, files_to_verify, live_log, verify_files
 
+    last_hash = args.last_hash.strip().lower() if args.last_hash is not None else None
+    if last_hash is not None and not re.fullmatch(r"[0-9a-f]{64}", last_hash):
+        print(
+            "lilith audit verify: --last-hash takes the 64 hex digits of last_hash=… from audit_log_closed",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     key = None if args.no_key else read_key(key_path(args.key_file)[0])
     files = files_to_verify(list(args.files))
-    verdict = verify_files(files, key)
     verdict = check_head(
-        files, verdict, key, required=args.require_head, head_file=args.head_file, last_hash=args.last_hash
+        files,
+        verify_files(files, key),
+        key,
+        live=live_log(list(args.files)),
+        required=args.require_head,
+        head_file=args.head_file,
+        last_hash=last_hash,
     )
     print(f"{verdict}" + ("" if key is not None else " (chain only: no key given)"))
     return 0 if verdict.ok else EXIT_BROKEN

@@ -141,3 +141,44 @@ def test_a_head_kept_elsewhere_or_the_logged_hash_catches_a_rollback_of_both(
         assert done.returncode == 1, (extra, done.stdout)
         assert "records were cut off the end" in done.stdout
     assert _verify(str(first.audit), "--head-file", str(tmp_path / "nowhere.head")).returncode == 1
+
+
+def test_deleting_the_live_file_is_found_even_when_only_rotated_files_are_named(start_proxy: StartProxy) -> None:
+    run = _session(start_proxy, 30, "--audit-rotate-size", "2K")
+    run.audit.unlink()
+    rotated = sorted(glob.glob(f"{run.audit}.[0-9]*"))
+    for named in ((str(run.audit),), tuple(rotated), tuple(glob.glob(f"{run.audit}*"))):
+        done = _verify(*named)
+        assert done.returncode == 1, (named, done.stdout)
+        assert "records were cut off the end" in done.stdout
+
+
+def test_a_log_cut_while_lilith_was_stopped_is_caught_by_the_next_run(start_proxy: StartProxy) -> None:
+    first = _session(start_proxy)
+    lines = first.audit.read_bytes().splitlines(keepends=True)
+    first.audit.write_bytes(b"".join(lines[:-3]))  # cut while no Lilith runs
+    second = start_proxy("--audit-log", str(first.audit))
+    second.proxy.initialize()
+    second.proxy.tool("echo", {"n": 1})
+    assert second.proxy.close() == 0
+    assert "audit_head_mismatch" in second.proxy.stderr()
+    records = [json.loads(line) for line in first.audit.read_bytes().splitlines()]
+    [mismatch] = [r for r in records if r["event"] == "head_mismatch"]
+    assert mismatch["head_seq"] == json.loads(lines[-1])["seq"]
+    assert mismatch["problem"] == "the log ends before the record the head file names"
+    done = _verify(str(first.audit))  # the new head names the new end, yet the cut stays on record
+    assert done.returncode == 1, done.stdout
+    assert f"{first.audit}:{len(lines) - 2}: when a run of Lilith started, its head file did not match" in done.stdout
+
+
+def test_verify_neither_hangs_on_a_fifo_head_nor_takes_a_malformed_last_hash(start_proxy: StartProxy) -> None:
+    run = _session(start_proxy, 2)
+    head = Path(f"{run.audit}.head")
+    head.unlink()
+    os.mkfifo(head)
+    done = _verify(str(run.audit))
+    assert done.returncode == 1
+    assert "head file is not a regular file" in done.stdout
+    malformed = _verify(str(run.audit), "--last-hash", "last_hash=abc")
+    assert malformed.returncode == 2
+    assert "64 hex digits" in malformed.stderr

@@ -28,6 +28,7 @@ def _written(tmp_path: Path, record: dict[str, Any]) -> dict[str, Any]:
 
     path = tmp_path / "a.jsonl"
     path.unlink(missing_ok=True)
+    Path(f"{path}.head").unlink(missing_ok=True)  # a new log, not one cut short
     audit = AuditFile(str(path), KEY, "never")
     audit.record(record)
     audit.close()

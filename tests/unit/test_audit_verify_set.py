@@ -108,3 +108,12 @@ def test_intervals(text: str, seconds: float) -> None:
 def test_bad_intervals(text: str) -> None:
     with pytest.raises(ValueError):
         parse_interval(text)
+
+
+def test_only_a_logs_own_head_files_are_left_out_of_a_glob(tmp_path: Path) -> None:
+    log = str(tmp_path / "x.tmp")  # a log may be named anything, .tmp included
+    head = str(tmp_path / "a.jsonl.head")
+    writing = str(tmp_path / "a.jsonl.head.0123456789ab.tmp")
+    other = str(tmp_path / "notes.head")  # a log of its own: no notes file next to it
+    named = [log, f"{log}.1", str(tmp_path / "a.jsonl"), head, writing, other]
+    assert in_chain_order(named) == [f"{log}.1", log, str(tmp_path / "a.jsonl"), other]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -458,4 +459,66 @@ def test_the_head_is_never_written_through_a_planted_link(tmp_path: Path) -> Non
     audit.close()
     assert victim.read_text() == "precious"
     assert not Path(f"{path}.head").is_symlink()
+    assert _events(path) == ["head_mismatch", "decision"]  # a link is no head: said, then replaced
+    assert json.loads(Path(f"{path}.head").read_text())["seq"] == 2
+
+
+@pytest.mark.parametrize(
+    ("record", "revoked"),
+    [
+        ({"event": "decision", "decision": "allow"}, True),
+        ({"event": "decision", "decision": "would-deny"}, True),
+        ({"event": "result", "preview": "x"}, True),
+        ({"event": "decision", "decision": "deny"}, False),  # denied either way
+        ({"event": "session_end", "reason": "client_closed"}, False),  # happened either way
+        ({"event": "policy_reload", "outcome": "applied"}, False),
+    ],
+)
+def test_only_records_whose_message_is_refused_are_revoked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record: dict[str, Any], revoked: bool
+) -> None:
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "always", on_failure="deny")
+    monkeypatch.setattr(os, "fsync", broken)
+    with pytest.raises(AuditWriteError):
+        audit.record(record)
+    monkeypatch.undo()
+    audit.close()
+    assert _events(path) == [record["event"], "record_revoked"] if revoked else [record["event"]]
+
+
+def test_the_head_never_names_a_record_that_failed(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "never", on_failure="continue")
+    audit.record({"event": "decision", "tool": "written"})
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    audit._write = full
+    audit.record({"event": "decision", "tool": "lost"})
+    audit.sync()
+    head = json.loads(Path(f"{path}.head").read_text())
+    assert head["seq"] == 1
+    assert head["hash"] == hashlib.sha256(path.read_bytes().splitlines()[-1]).hexdigest()
+    audit._write = os.write
+    audit.close()
+
+
+def test_a_short_head_write_never_puts_half_a_head_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.jsonl"
+    log = MemoryLog()
+    audit = AuditFile(str(path), KEY, "never", log=log)
+    audit.record({"event": "decision"})
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[:10]))  # the head's write only
+    audit.sync()
+    assert not Path(f"{path}.head").exists()
+    assert "audit_head_write_failed" in log.names()
+    assert not list(tmp_path.glob("*.tmp"))
+    monkeypatch.undo()
+    audit.close()
     assert json.loads(Path(f"{path}.head").read_text())["seq"] == 1

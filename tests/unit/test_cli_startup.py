@@ -62,7 +62,7 @@ def test_nothing_heavy_is_imported_before_the_server_starts(tmp_path: Path) -> N
     policy = tmp_path / "policy.yaml"
     policy.write_text("version: 1\nstatic_rules:\n  echo: ALLOW\n  'git_*': DENY\n")
     key = tmp_path / "audit.key"
-    key.write_bytes(os.urandom(32))
+    key.write_text(os.urandom(32).hex() + "\n")  # as Lilith creates one: hex text
     argv = [sys.executable, "-c", PRE_LAUNCH, str(policy), str(tmp_path / "a.jsonl"), str(key), NOT_BEFORE_THE_SERVER]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,7 +49,9 @@ def write_head(live: str, line: bytes, *, durable: bool) -> None:
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         try:
-            os.write(fd, line + b"\n")
+            data = line + b"\n"
+            if os.write(fd, data) != len(data):  # a nearly full disk: never put half a head in place
+                raise OSError(28, "short write")
             if durable:
                 os.fsync(fd)
         finally:
@@ -75,12 +78,20 @@ def read_head(live: str, key: bytes | None, path: str | None = None) -> Head | s
     import json
 
     try:
-        with open(path or head_path(live), "rb") as handle:
-            data = handle.read(_MAX_HEAD_BYTES + 1)
+        # Never blocks on a FIFO planted at the name, never follows a link: only a regular file is a head.
+        fd = os.open(path or head_path(live), os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as exc:
         return f"head file unreadable: {exc.strerror}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "head file is not a regular file"
+        data = os.read(fd, _MAX_HEAD_BYTES + 1)
+    except OSError as exc:
+        return f"head file unreadable: {exc.strerror}"
+    finally:
+        os.close(fd)
     line = data.rstrip(b"\n")
     try:
         record: Any = json.loads(line)
@@ -100,17 +111,29 @@ def read_head(live: str, key: bytes | None, path: str | None = None) -> Head | s
 
 def witnessed(files: list[str], last_hash: str) -> bool:
     """Is the record whose line hashes to ``last_hash`` still in ``files`` (oldest first)? Searched from the
-    newest line back: the witness is at most a second behind the end, unless a run was killed."""
+    end backwards, a block at a time: the witness is at most a second behind the end unless a run was killed,
+    so this usually reads a few kilobytes even of a huge log."""
     return any(hashlib.sha256(line).hexdigest() == last_hash for line in _lines_newest_first(files))
 
 
-def _lines_newest_first(files: list[str]) -> Iterator[bytes]:
+def _lines_newest_first(files: list[str], block: int = 1 << 16) -> Iterator[bytes]:
     for path in reversed(files):
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            handle = open(path, "rb")  # noqa: SIM115 - read backwards by hand below
         except FileNotFoundError:
             continue
-        for line in reversed(data.split(b"\n")):
-            if line:
-                yield line
+        with handle:
+            end = handle.seek(0, os.SEEK_END)
+            carry = b""
+            while end > 0:
+                start = max(0, end - block)
+                handle.seek(start)
+                chunk = handle.read(end - start) + carry
+                end = start
+                lines = chunk.split(b"\n")
+                carry = lines.pop(0) if start > 0 else b""  # may continue in the block before
+                for line in reversed(lines):
+                    if line:
+                        yield line
+            if carry:
+                yield carry

@@ -56,6 +56,9 @@ class AuditIndex:
             # Not ours: SQLite would follow it and rewrite whatever database it points at.
             raise sqlite3.OperationalError(f"{index_path(live)!r} is a symbolic link")
         self._db = sqlite3.connect(":memory:" if in_memory else index_path(live), isolation_level=None)
+        if not in_memory and os.path.islink(index_path(live)):  # planted between the look and the open
+            self._db.close()
+            raise sqlite3.OperationalError(f"{index_path(live)!r} is a symbolic link")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version != FORMAT:
             self._db.executescript("DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS files;")
@@ -148,7 +151,8 @@ class AuditIndex:
         seq = orjson.loads(line).get("revoked_seq")
         if isinstance(seq, int) and session is not None:
             self._db.execute(
-                "UPDATE records SET decision = 'revoked' WHERE session = ? AND seq = ? AND event = 'decision'",
+                "UPDATE records SET decision = 'revoked' WHERE session = ? AND seq = ? AND event = 'decision'"
+                " AND decision IN ('allow', 'would-deny')",
                 (session, seq),
             )
 

@@ -86,12 +86,22 @@ def rotation_number(path: str) -> int | None:
 def in_chain_order(paths: list[str]) -> list[str]:
     """Files as a shell glob lists them (``a.jsonl a.jsonl.1 a.jsonl.10 a.jsonl.2``) in chain order:
     rotated files by N, then live files; query indexes (and their journals) and head files are left out."""
-    logs = [
-        path
-        for path in paths
-        if INDEX_SUFFIX not in os.path.basename(path) and not path.endswith(HEAD_SUFFIX) and not path.endswith(".tmp")
-    ]
+    named = set(paths)
+    logs = [path for path in paths if INDEX_SUFFIX not in os.path.basename(path) and not _head_of(path, named)]
     return sorted(logs, key=_chain_position)
+
+
+def _head_of(path: str, named: set[str]) -> bool:
+    """Is ``path`` the head file of a log (``<log>.head``, or its ``<log>.head.<12 hex>.tmp`` while written)?"""
+    stem = re.sub(r"\.[0-9a-f]{12}\.tmp$", "", path)
+    if not stem.endswith(HEAD_SUFFIX):
+        return False
+    log = stem[: -len(HEAD_SUFFIX)]
+    return (
+        log in named
+        or os.path.exists(log)
+        or any(rotation_number(other) is not None and other.rpartition(".")[0] == log for other in named)
+    )
 
 
 def _chain_position(path: str) -> tuple[bool, int]:

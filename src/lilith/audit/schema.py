@@ -131,6 +131,10 @@ EVENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"previous_file": _STR, "previous_hash": _HEX64, "reason": {"enum": ["size", "interval"]}},
         {},
     ),
+    "head_mismatch": (
+        {"problem": _STR},
+        {"head_seq": _INT, "head_session": _STR, "head_hash": _HEX64},
+    ),
     "record_revoked": ({"revoked_seq": {"type": "integer", "minimum": 1}, "error": _STR}, {}),
     "records_lost": (
         {

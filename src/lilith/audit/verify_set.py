@@ -62,32 +62,47 @@ def verify_files(paths: list[str], key: bytes | None) -> SetVerdict:
     return SetVerdict(True, total, len(paths))
 
 
+def live_log(named: list[str]) -> str:
+    """The live log a verify command line is about, whether or not it still exists: the one name given, or
+    the one that is not a rotated file, or the name the rotated files share."""
+    logs = in_chain_order(named)
+    live = [path for path in logs if rotation_number(path) is None]
+    if live:
+        return live[-1]
+    return logs[-1].rpartition(".")[0] if logs else ""
+
+
 def check_head(
     paths: list[str],
     verdict: SetVerdict,
     key: bytes | None,
     *,
+    live: str,
     required: bool,
     head_file: str | None = None,
     last_hash: str | None = None,
 ) -> SetVerdict:
     """An intact chain must still hold the record its head file names (``<live>.head``, or a copy kept
     elsewhere at ``head_file``), and the record ``last_hash`` names if one was given (from the
-    ``audit_log_closed`` line of Lilith's stderr); else records were cut off the end. ``required``: a missing
-    head file is a problem too (it may have been deleted with them)."""
+    ``audit_log_closed`` line of Lilith's stderr); else records were cut off the end (a deleted live file
+    included). A ``head_mismatch`` record means a run of Lilith found the log cut short when it started.
+    ``required``: a missing head file is a problem too (it may have been deleted with them)."""
     from lilith.audit.head import head_path, read_head, witnessed
 
-    live = paths[-1] if paths else ""
-    if not verdict.ok or not live or rotation_number(live) is not None:
+    if not verdict.ok or not live:
         return verdict
     end = _line_count(live) + 1
-    if last_hash is not None and not witnessed(paths, last_hash.strip().lower()):
-        problem = f"the log ends before the record {last_hash.strip()[:12]}… that was logged as written"
+    mismatch = _head_mismatch(paths)
+    if mismatch is not None:
+        return verdict._replace(ok=False, problem=mismatch[2], file=mismatch[0], line=mismatch[1])
+    if last_hash is not None and not witnessed(paths, last_hash):
+        problem = f"the log ends before the record {last_hash[:12]}… that was logged as written"
         return verdict._replace(ok=False, problem=problem + ": records were cut off the end", file=live, line=end)
     head = read_head(live, key, head_file)
     if head is None:
         if required or head_file is not None:
-            problem = f"no head file{f' at {head_file!r}' if head_file else ''}: cannot tell whether records were cut off the end"
+            where = f" at {head_file!r}" if head_file else ""
+            problem = f"no head file{where}: cannot tell whether records were cut off the end"
             return verdict._replace(ok=False, problem=problem, file=live, line=end)
         return verdict._replace(head="no head file, so the end of the log is not checked")
     if isinstance(head, str):
@@ -99,6 +114,30 @@ def check_head(
         )
         return verdict._replace(ok=False, problem=problem, file=live, line=end)
     return verdict._replace(head=f"the head file's record (seq {head.seq}) is present")
+
+
+def _head_mismatch(paths: list[str]) -> tuple[str, int, str] | None:
+    """The first ``head_mismatch`` record of the set, as (file, line, problem)."""
+    import json
+
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            continue
+        if b'"head_mismatch"' not in data:
+            continue
+        for number, line in enumerate(data.split(b"\n"), start=1):
+            if b'"head_mismatch"' in line:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and record.get("event") == "head_mismatch":
+                    said = record.get("problem")
+                    return path, number, f"when a run of Lilith started, its head file did not match: {said}"
+    return None
 
 
 def _line_count(path: str) -> int:

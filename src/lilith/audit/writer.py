@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lilith.audit.chain import GENESIS, Sealer, last_whole_line, line_hash
-from lilith.audit.rotation import Rotation, rotated_name, rotated_numbers
+from lilith.audit.rotation import Rotation, log_set, rotated_name, rotated_numbers
 from lilith.errors import AuditWriteError, ConfigError, RedactionFailed
 
 if TYPE_CHECKING:
@@ -39,6 +39,9 @@ _REDACTED = frozenset(REDACTED_FIELDS)
 FSYNC_POLICIES = ("always", "interval", "never")
 FAILURE_MODES = ("deny", "continue")
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+# Records whose writers refuse their message when the record fails (a call denied, an answer or a listing
+# withheld, pins not saved): only these can be revoked. Lifecycle records describe what happens anyway.
+_REFUSED_ON_FAILURE = frozenset({"decision", "result", "taints_changed", "sanitize", "tools_pinned", "pin_mismatch"})
 _LOSS_LOG_SECONDS = 1.0  # under --audit-failure continue, repeat the loud log at most this often
 _FIRST_TS = rb'"ts":(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)'  # compiled on use (only with interval rotation)
 
@@ -96,7 +99,8 @@ class AuditFile:
         except OSError as exc:
             raise ConfigError(f"cannot open audit log {path!r}: {exc.strerror}") from None
         self._lock = threading.Lock()
-        self._seq = 0
+        self._seq = 0  # the last seq handed out (a failed write uses one up: the gap shows in the chain)
+        self._last_seq = 0  # the seq of the newest record of this run actually in the file
         self._witnessed = 0  # the seq the head file names (see lilith.audit.head); 0: none of this run yet
         self._head_failed = False
         self._regular = regular
@@ -110,6 +114,29 @@ class AuditFile:
             self._gap = True
             with contextlib.suppress(AuditWriteError):
                 self._close_gap(clock())
+        if regular:
+            self._check_head(last)
+
+    def _check_head(self, last: bytes | None) -> None:
+        """Before this run's records bury it: does the head file still name a record of the log? If records
+        were cut off the end while Lilith was stopped, the next head would name the new end and hide that;
+        so it is said in the chain (``head_mismatch``, which ``verify`` reports) and on stderr."""
+        from lilith.audit.head import read_head, witnessed
+
+        head = read_head(self.path, self._key)
+        if head is None:
+            return
+        if isinstance(head, str):
+            found: dict[str, Any] = {"problem": head}
+        elif (last is not None and line_hash(last) == head.hash) or witnessed(log_set(self.path), head.hash):
+            return
+        else:
+            found = {"problem": "the log ends before the record the head file names", "head_seq": head.seq}
+            found |= {"head_session": head.session, "head_hash": head.hash}
+        if self._log is not None:
+            self._log.log("error", "audit_head_mismatch", file=self.path, **found)
+        with contextlib.suppress(AuditWriteError):
+            self.record({"event": "head_mismatch", **found})
 
     def _setup_rotation(self, rotation: Rotation | None) -> None:
         rotation = rotation or Rotation()
@@ -141,14 +168,16 @@ class AuditFile:
                 self._lost(exc)  # raises under --audit-failure deny
                 return
             if self._fsync == "always":
-                self._sync_or_report()
+                self._sync_or_report(_revocable(record))
 
     def _revoke_last(self, error: str) -> None:
         """Under ``always`` + ``deny`` a record whose flush failed is already in the file, but its message will
         be refused: say so in the chain, so the log never shows an ``allow`` for a call that was denied. (Best
         effort: if even this cannot be written, the failing log is what the operator sees.)"""
         try:
-            self._write_record({"event": "record_revoked", "revoked_seq": self._seq, "error": error}, self._clock())
+            self._write_record(
+                {"event": "record_revoked", "revoked_seq": self._last_seq, "error": error}, self._clock()
+            )
         except AuditWriteError as exc:
             with contextlib.suppress(AuditWriteError):
                 self._lost(exc)  # counted: records_lost follows once the log can be written again
@@ -182,6 +211,7 @@ class AuditFile:
             written = self._complete_short_write(data, written)
         self._size += written
         self._prev = self._sealer.line_hash(line)
+        self._last_seq = self._seq
         self._dirty = True
 
     def _complete_short_write(self, data: bytes, written: int) -> int:
@@ -297,12 +327,12 @@ class AuditFile:
     def _head_snapshot(self) -> bytes | None:
         """The head line for the newest record, if it was written by this run and is not witnessed yet; only
         once the log is flushed (unless ``never``), so the witness never names a record the disk may lose."""
-        if not self._regular or self._seq == self._witnessed or (self._dirty and self._fsync != "never"):
+        if not self._regular or self._last_seq == self._witnessed or (self._dirty and self._fsync != "never"):
             return None
         from lilith.audit.head import head_line
 
-        self._witnessed = self._seq
-        return head_line(self.path, self.session_id, self._seq, self._prev, ts=self._clock(), key=self._key)
+        self._witnessed = self._last_seq
+        return head_line(self.path, self.session_id, self._last_seq, self._prev, ts=self._clock(), key=self._key)
 
     def _witness(self, line: bytes) -> None:
         """Write the head file; a failure is logged (once until it works again), never fatal: the log is the
@@ -321,14 +351,16 @@ class AuditFile:
             self._log.log("info", "audit_head_write_recovered", file=self.path)
         self._head_failed = False
 
-    def _sync_or_report(self) -> None:
-        """fsync after a record under ``always``: a failure denies under ``deny``; under ``continue`` the record
-        is in the file (only not yet on stable storage), so it is reported, not counted as lost."""
+    def _sync_or_report(self, revocable: bool) -> None:
+        """fsync after a record under ``always``: a failure denies under ``deny`` (and revokes the record when its
+        message is refused for it); under ``continue`` the record is in the file (only not yet on stable
+        storage), so it is reported, not counted as lost."""
         try:
             self._sync_locked()
         except AuditWriteError as exc:
             if self._on_failure == "deny":
-                self._revoke_last(str(exc))
+                if revocable:
+                    self._revoke_last(str(exc))
                 raise
             if self._log is not None:
                 self._log.log("error", "audit_sync_failed", error=str(exc))
@@ -384,8 +416,13 @@ class AuditFile:
                 self._fd = -1
         if head is not None:
             self._witness(head)
-        if self._seq and self._log is not None:  # the same witness through another channel (stderr)
-            self._log.log("info", "audit_log_closed", file=self.path, records=self._seq, last_hash=self._prev)
+        if self._last_seq and self._log is not None:  # the same witness through another channel (stderr)
+            self._log.log("info", "audit_log_closed", file=self.path, last_seq=self._last_seq, last_hash=self._prev)
+
+
+def _revocable(record: dict[str, Any]) -> bool:
+    """Is this a record whose message is refused when it fails? (A denial stays a denial either way.)"""
+    return record.get("event") in _REFUSED_ON_FAILURE and record.get("decision") != "deny"
 
 
 def _first_record_ts(path: str) -> float | None:

@@ -445,7 +445,9 @@ class Session:
             self._log.log("warning", "server_response_unknown_id", id=message.id)
             return
         if self._keys_collide(message):
-            if not pending.internal:
+            if pending.internal:
+                self._log.log("error", "handshake_replay_failed", error="keys that differ only in case")
+            else:
                 body = error_response(
                     pending.request_id, INTERNAL_ERROR, "Lilith: the MCP server sent a malformed result"
                 )
