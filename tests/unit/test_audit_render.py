@@ -58,6 +58,11 @@ def test_other_events_show_their_fields_and_a_torn_line_is_named() -> None:
     assert render_line(b'{"v":1,"ts":1.0,"sess', colour=False) == "<not a record: 21 bytes>"
 
 
+@pytest.mark.parametrize("event", ["head_mismatch", "record_revoked", "records_lost"])
+def test_evidence_of_loss_or_tampering_is_red_on_a_terminal(event: str) -> None:
+    assert f"\x1b[31m{event}" in render({**ENVELOPE, "event": event, "problem": "x"}, colour=True)
+
+
 @pytest.mark.parametrize(
     ("content", "count", "expected"),
     [

@@ -14,7 +14,15 @@ import orjson
 
 _ENVELOPE = frozenset({"v", "ts", "session", "seq", "prev", "mac", "event"})
 _DECISION_FIELDS = ("decision", "method", "tool")
-_COLOURS = {"allow": "32", "deny": "31", "would-deny": "33", "records_lost": "31", "log_resumed": "33"}
+_COLOURS = {
+    "allow": "32",
+    "deny": "31",
+    "would-deny": "33",
+    "records_lost": "31",
+    "record_revoked": "31",
+    "head_mismatch": "31",  # records were cut off the end of the log
+    "log_resumed": "33",
+}
 _MAX_VALUE = 160
 
 
