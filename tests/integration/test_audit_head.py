@@ -182,3 +182,22 @@ def test_verify_neither_hangs_on_a_fifo_head_nor_takes_a_malformed_last_hash(sta
     malformed = _verify(str(run.audit), "--last-hash", "last_hash=abc")
     assert malformed.returncode == 2
     assert "64 hex digits" in malformed.stderr
+
+
+def test_a_log_moved_away_by_logrotate_is_named_by_the_next_one_and_still_checkable(start_proxy: StartProxy) -> None:
+    first = _session(start_proxy, 3)
+    archived = first.audit.with_name("archived-audit.jsonl")
+    first.audit.rename(archived)  # what logrotate's create mode does
+    old_head = _head(first)
+    second = start_proxy("--audit-log", str(first.audit))
+    second.proxy.initialize()
+    second.proxy.tool("echo", {"n": 1})
+    assert second.proxy.close() == 0
+    opening = json.loads(first.audit.read_bytes().splitlines()[0])
+    assert opening["event"] == "log_started_over"
+    assert (opening["previous_seq"], opening["previous_hash"]) == (old_head["seq"], old_head["hash"])
+    assert _verify(str(first.audit)).returncode == 0  # moving a log away is not tampering
+    assert _verify(str(archived), "--last-hash", opening["previous_hash"]).returncode == 0
+    lines = archived.read_bytes().splitlines(keepends=True)
+    archived.write_bytes(b"".join(lines[:-2]))
+    assert _verify(str(archived), "--last-hash", opening["previous_hash"]).returncode == 1

@@ -22,6 +22,7 @@ _COLOURS = {
     "record_revoked": "31",
     "head_mismatch": "31",  # records were cut off the end of the log
     "log_resumed": "33",
+    "log_started_over": "33",
 }
 _MAX_VALUE = 160
 

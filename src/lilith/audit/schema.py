@@ -135,6 +135,7 @@ EVENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"problem": _STR},
         {"head_seq": _INT, "head_session": _STR, "head_hash": _HEX64},
     ),
+    "log_started_over": ({"previous_seq": _INT, "previous_session": _STR, "previous_hash": _HEX64}, {}),
     "record_revoked": ({"revoked_seq": {"type": "integer", "minimum": 1}, "error": _STR}, {}),
     "records_lost": (
         {

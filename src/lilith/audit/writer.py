@@ -130,6 +130,16 @@ class AuditFile:
             found: dict[str, Any] = {"problem": head}
         elif (last is not None and line_hash(last) == head.hash) or witnessed(log_set(self.path), head.hash):
             return
+        elif self._size == 0:
+            # A new, empty file where a log was: moved away by logrotate or an archiver, or deleted. Not a
+            # cut, but the new log starts by naming the old one's end, so the old file can still be checked
+            # (``verify OLD --last-hash``) and a deletion is not silent.
+            earlier = {"previous_seq": head.seq, "previous_session": head.session, "previous_hash": head.hash}
+            if self._log is not None:
+                self._log.log("warning", "audit_log_started_over", file=self.path, **earlier)
+            with contextlib.suppress(AuditWriteError):
+                self.record({"event": "log_started_over", **earlier})
+            return
         else:
             found = {"problem": "the log ends before the record the head file names", "head_seq": head.seq}
             found |= {"head_session": head.session, "head_hash": head.hash}
