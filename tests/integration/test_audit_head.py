@@ -178,7 +178,7 @@ def test_verify_neither_hangs_on_a_fifo_head_nor_takes_a_malformed_last_hash(sta
     os.mkfifo(head)
     done = _verify(str(run.audit))
     assert done.returncode == 1
-    assert "head file is not a regular file" in done.stdout
+    assert "head file unreadable: not a regular file" in done.stdout
     malformed = _verify(str(run.audit), "--last-hash", "last_hash=abc")
     assert malformed.returncode == 2
     assert "64 hex digits" in malformed.stderr
@@ -195,9 +195,61 @@ def test_a_log_moved_away_by_logrotate_is_named_by_the_next_one_and_still_checka
     assert second.proxy.close() == 0
     opening = json.loads(first.audit.read_bytes().splitlines()[0])
     assert opening["event"] == "log_started_over"
-    assert (opening["previous_seq"], opening["previous_hash"]) == (old_head["seq"], old_head["hash"])
-    assert _verify(str(first.audit)).returncode == 0  # moving a log away is not tampering
-    assert _verify(str(archived), "--last-hash", opening["previous_hash"]).returncode == 0
+    assert (opening["head_seq"], opening["head_hash"]) == (old_head["seq"], old_head["hash"])
+    done = _verify(str(first.audit))
+    assert done.returncode == 0, done.stdout  # moving a log away is not tampering, but it is said
+    assert "the log was started over after an earlier one" in done.stdout
+    assert _verify(str(first.audit), "--require-head").returncode == 1
+    assert _verify(str(archived), "--last-hash", opening["head_hash"]).returncode == 0
     lines = archived.read_bytes().splitlines(keepends=True)
     archived.write_bytes(b"".join(lines[:-2]))
-    assert _verify(str(archived), "--last-hash", opening["previous_hash"]).returncode == 1
+    assert _verify(str(archived), "--last-hash", opening["head_hash"]).returncode == 1
+
+
+def test_deleting_the_head_with_the_cut_is_said_by_the_next_run(start_proxy: StartProxy) -> None:
+    first = _session(start_proxy)
+    lines = first.audit.read_bytes().splitlines(keepends=True)
+    first.audit.write_bytes(b"".join(lines[:-3]))
+    Path(f"{first.audit}.head").unlink()
+    second = start_proxy("--audit-log", str(first.audit))
+    second.proxy.initialize()
+    assert second.proxy.close() == 0
+    events = [json.loads(line)["event"] for line in first.audit.read_bytes().splitlines()]
+    assert events[len(lines) - 3] == "head_missing"
+    done = _verify(str(first.audit))
+    assert done.returncode == 0 and "without its head file" in done.stdout
+    assert _verify(str(first.audit), "--require-head").returncode == 1
+
+
+def test_a_copy_of_the_named_record_planted_at_another_rotated_name_is_no_witness(start_proxy: StartProxy) -> None:
+    first = _session(start_proxy)
+    lines = first.audit.read_bytes().splitlines(keepends=True)
+    first.audit.write_bytes(b"".join(lines[:-3]))
+    decoy = Path(f"{first.audit}.7")
+    decoy.write_bytes(lines[-1])
+    second = start_proxy("--audit-log", str(first.audit))
+    second.proxy.initialize()
+    assert second.proxy.close() == 0
+    decoy.unlink()
+    assert "head_mismatch" in first.audit.read_text()
+    assert _verify(str(first.audit)).returncode == 1
+
+
+def test_logrotate_renaming_to_file_1_continues_the_chain(start_proxy: StartProxy) -> None:
+    first = _session(start_proxy, 3)
+    first.audit.rename(f"{first.audit}.1")  # logrotate's default name, or Lilith killed right after rotating
+    second = start_proxy("--audit-log", str(first.audit))
+    second.proxy.initialize()
+    second.proxy.tool("echo", {"n": 1})
+    assert second.proxy.close() == 0
+    opening = json.loads(first.audit.read_bytes().splitlines()[0])
+    assert (opening["event"], opening["reason"], opening["previous_file"]) == (
+        "log_rotated",
+        "resumed",
+        "audit-0.jsonl.1",
+    )
+    done = _verify(str(first.audit))
+    assert done.returncode == 0, done.stdout
+    assert "in 2 files" in done.stdout
+    archived = _verify(f"{first.audit}.1")  # an archived file alone: no false alarm about the live end
+    assert archived.returncode == 0, archived.stdout

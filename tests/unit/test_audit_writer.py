@@ -522,3 +522,50 @@ def test_a_short_head_write_never_puts_half_a_head_in_place(tmp_path: Path, monk
     monkeypatch.undo()
     audit.close()
     assert json.loads(Path(f"{path}.head").read_text())["seq"] == 1
+
+
+def test_start_up_never_waits_on_a_fifo_at_a_rotated_name(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "never")
+    audit.record({"event": "decision"})
+    audit.close()
+    path.write_bytes(b"")  # emptied: the check looks at the newest rotated file
+    os.mkfifo(tmp_path / "a.jsonl.99")
+    (tmp_path / "a.jsonl.5").mkdir()
+    reopened = AuditFile(str(path), KEY, "never")  # returns: nothing blocks, nothing raises
+    reopened.close()
+    assert _events(path)[0] == "log_started_over"
+
+
+def test_a_stream_behind_dev_gets_no_head_file(tmp_path: Path) -> None:
+    audit = AuditFile("/dev/stderr", KEY, "never")  # under pytest, fd 2 is a regular file
+    audit.record({"event": "decision"})
+    audit.close()
+    planted = Path("/dev/stderr.head")
+    try:
+        assert not planted.exists()
+    finally:
+        planted.unlink(missing_ok=True)
+
+
+def test_a_finding_that_cannot_be_written_keeps_the_old_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "never")
+    for _ in range(3):
+        audit.record({"event": "decision"})
+    audit.close()
+    old_head = Path(f"{path}.head").read_bytes()
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:1]))  # cut
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)  # the writer takes its write() when it is built
+    reopened = AuditFile(str(path), KEY, "never", on_failure="continue")
+    monkeypatch.undo()
+    reopened._write = os.write
+    reopened.record({"event": "decision"})  # the disk is back: records_lost, then this
+    reopened.sync()
+    reopened.close()
+    assert "head_mismatch" not in path.read_text()  # the finding was lost with the disk
+    assert Path(f"{path}.head").read_bytes() == old_head  # so the next run finds the same cut

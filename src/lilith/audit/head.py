@@ -73,26 +73,36 @@ class Head:
 
 
 def read_head(live: str, key: bytes | None, path: str | None = None) -> Head | str | None:
-    """The witness of ``live`` (kept next to it, or a copy at ``path``): a Head, None when there is no head
-    file, or what is wrong with it."""
-    import json
-
+    """The witness of ``live``: a Head, None when there is no head file, or what is wrong with it. The head
+    next to the log must be a regular file (never a link or a FIFO someone planted, never waited on); a copy
+    the operator names with ``path`` (a link, ``<(ssh … cat FILE.head)``) is read as given."""
     try:
-        # Never blocks on a FIFO planted at the name, never follows a link: only a regular file is a head.
-        fd = os.open(path or head_path(live), os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        data = _read_named(path) if path is not None else _read_adjacent(head_path(live))
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return f"head file unreadable: {exc.strerror}"
+        return f"head file unreadable: {exc.strerror or exc}"
+    return _parsed(data.rstrip(b"\n"), key)
+
+
+def _read_named(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(_MAX_HEAD_BYTES + 1)
+
+
+def _read_adjacent(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return "head file is not a regular file"
-        data = os.read(fd, _MAX_HEAD_BYTES + 1)
-    except OSError as exc:
-        return f"head file unreadable: {exc.strerror}"
+            raise OSError(0, "not a regular file")
+        return os.read(fd, _MAX_HEAD_BYTES + 1)
     finally:
         os.close(fd)
-    line = data.rstrip(b"\n")
+
+
+def _parsed(line: bytes, key: bytes | None) -> Head | str:
+    import json
+
     try:
         record: Any = json.loads(line)
     except (ValueError, RecursionError):
@@ -102,31 +112,44 @@ def read_head(live: str, key: bytes | None, path: str | None = None) -> Head | s
     if key is not None and not mac_ok(line, key):
         return "head file: MAC mismatch (changed, or written with another key)"
     session, seq, last_hash = record.get("session"), record.get("seq"), record.get("hash")
-    if record.get("log") != os.path.basename(live) or not isinstance(session, str):
-        return "head file names another log"
-    if not isinstance(seq, int) or not isinstance(last_hash, str) or len(last_hash) != 64:
+    # (Its "log" name is informational: a log renamed together with its head is still the same log.)
+    if not isinstance(session, str) or not isinstance(seq, int) or not isinstance(last_hash, str):
+        return "head file is not a sealed head record"
+    if len(last_hash) != 64:
         return "head file is not a sealed head record"
     return Head(session, seq, last_hash)
 
 
-def witnessed(files: list[str], last_hash: str) -> bool:
+def witnessed(files: list[str], last_hash: str, limit: int | None = None) -> bool:
     """Is the record whose line hashes to ``last_hash`` still in ``files`` (oldest first)? Searched from the
     end backwards, a block at a time: the witness is at most a second behind the end unless a run was killed,
-    so this usually reads a few kilobytes even of a huge log."""
-    return any(hashlib.sha256(line).hexdigest() == last_hash for line in _lines_newest_first(files))
+    so this usually reads a few kilobytes even of a huge log. ``limit``: read at most that many bytes of each
+    file (what start-up can afford); files that are not regular (a FIFO planted at a rotated name) are
+    skipped, never waited on."""
+    return any(hashlib.sha256(line).hexdigest() == last_hash for line in _lines_newest_first(files, limit=limit))
 
 
-def _lines_newest_first(files: list[str], block: int = 1 << 16) -> Iterator[bytes]:
+def last_line_hash(path: str) -> str | None:
+    """The SHA-256 of ``path``'s last non-empty line, or None (no such regular file, or empty)."""
+    for line in _lines_newest_first([path]):
+        return hashlib.sha256(line).hexdigest()
+    return None
+
+
+def _lines_newest_first(files: list[str], block: int = 1 << 16, limit: int | None = None) -> Iterator[bytes]:
     for path in reversed(files):
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - read backwards by hand below
-        except FileNotFoundError:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
             continue
-        with handle:
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
             end = handle.seek(0, os.SEEK_END)
+            floor = 0 if limit is None else max(0, end - limit)
             carry = b""
-            while end > 0:
-                start = max(0, end - block)
+            while end > floor:
+                start = max(floor, end - block)
                 handle.seek(start)
                 chunk = handle.read(end - start) + carry
                 end = start
@@ -135,5 +158,3 @@ def _lines_newest_first(files: list[str], block: int = 1 << 16) -> Iterator[byte
                 for line in reversed(lines):
                     if line:
                         yield line
-            if carry:
-                yield carry

@@ -128,14 +128,15 @@ EVENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     "log_resumed": ({"torn_bytes": {"type": "integer", "minimum": 1}}, {}),
     "log_rotated": (
-        {"previous_file": _STR, "previous_hash": _HEX64, "reason": {"enum": ["size", "interval"]}},
+        {"previous_file": _STR, "previous_hash": _HEX64, "reason": {"enum": ["size", "interval", "resumed"]}},
         {},
     ),
     "head_mismatch": (
         {"problem": _STR},
         {"head_seq": _INT, "head_session": _STR, "head_hash": _HEX64},
     ),
-    "log_started_over": ({"previous_seq": _INT, "previous_session": _STR, "previous_hash": _HEX64}, {}),
+    "log_started_over": ({"head_seq": _INT, "head_session": _STR, "head_hash": _HEX64}, {}),
+    "head_missing": ({}, {}),
     "record_revoked": ({"revoked_seq": {"type": "integer", "minimum": 1}, "error": _STR}, {}),
     "records_lost": (
         {

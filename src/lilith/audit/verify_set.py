@@ -85,26 +85,36 @@ def check_head(
     """An intact chain must still hold the record its head file names (``<live>.head``, or a copy kept
     elsewhere at ``head_file``), and the record ``last_hash`` names if one was given (from the
     ``audit_log_closed`` line of Lilith's stderr); else records were cut off the end (a deleted live file
-    included). A ``head_mismatch`` record means a run of Lilith found the log cut short when it started.
-    ``required``: a missing head file is a problem too (it may have been deleted with them)."""
+    included). ``head_mismatch`` records fail; ``head_missing`` and ``log_started_over`` are said, and fail
+    under ``required`` (as does a missing head file). Verifying only archived files of a live log checks
+    ``last_hash`` alone: the head names the live file's end."""
     from lilith.audit.head import head_path, read_head, witnessed
 
     if not verdict.ok or not live:
         return verdict
     end = _line_count(live) + 1
-    mismatch = _head_mismatch(paths)
-    if mismatch is not None:
-        return verdict._replace(ok=False, problem=mismatch[2], file=mismatch[0], line=mismatch[1])
+    findings = _findings(paths)
+    for path, number, record in findings:
+        if record.get("event") == "head_mismatch":
+            said = record.get("problem")
+            problem = f"when a run of Lilith started, its head file did not match: {said}"
+            return verdict._replace(ok=False, problem=problem, file=path, line=number)
+    notes = [_note(record) for _path, _number, record in findings]
+    if notes and required:
+        path, number, _record = findings[0]
+        return verdict._replace(ok=False, problem=notes[0], file=path, line=number)
     if last_hash is not None and not witnessed(paths, last_hash):
         problem = f"the log ends before the record {last_hash[:12]}… that was logged as written"
         return verdict._replace(ok=False, problem=problem + ": records were cut off the end", file=live, line=end)
+    if live not in paths and os.path.exists(live) and head_file is None:
+        return verdict._replace(head="; ".join([*notes, "archived files: their end is checked with --last-hash"]))
     head = read_head(live, key, head_file)
     if head is None:
         if required or head_file is not None:
             where = f" at {head_file!r}" if head_file else ""
             problem = f"no head file{where}: cannot tell whether records were cut off the end"
             return verdict._replace(ok=False, problem=problem, file=live, line=end)
-        return verdict._replace(head="no head file, so the end of the log is not checked")
+        return verdict._replace(head="; ".join([*notes, "no head file, so the end of the log is not checked"]))
     if isinstance(head, str):
         return verdict._replace(ok=False, problem=head, file=head_file or head_path(live), line=1)
     if not witnessed(paths, head.hash):
@@ -113,31 +123,45 @@ def check_head(
             "records were cut off the end"
         )
         return verdict._replace(ok=False, problem=problem, file=live, line=end)
-    return verdict._replace(head=f"the head file's record (seq {head.seq}) is present")
+    return verdict._replace(head="; ".join([*notes, f"the head file's record (seq {head.seq}) is present"]))
 
 
-def _head_mismatch(paths: list[str]) -> tuple[str, int, str] | None:
-    """The first ``head_mismatch`` record of the set, as (file, line, problem)."""
+_FINDINGS = (b'"head_mismatch"', b'"head_missing"', b'"log_started_over"')
+
+
+def _findings(paths: list[str]) -> list[tuple[str, int, dict[str, Any]]]:
+    """Records in which a run of Lilith said something about the head file it found, as (file, line, record)."""
     import json
 
+    found: list[tuple[str, int, dict[str, Any]]] = []
     for path in paths:
         try:
             with open(path, "rb") as handle:
                 data = handle.read()
-        except FileNotFoundError:
+        except OSError:
             continue
-        if b'"head_mismatch"' not in data:
+        if not any(marker in data for marker in _FINDINGS):
             continue
         for number, line in enumerate(data.split(b"\n"), start=1):
-            if b'"head_mismatch"' in line:
+            if any(marker in line for marker in _FINDINGS):
                 try:
                     record = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue
-                if isinstance(record, dict) and record.get("event") == "head_mismatch":
-                    said = record.get("problem")
-                    return path, number, f"when a run of Lilith started, its head file did not match: {said}"
-    return None
+                if isinstance(record, dict) and record.get("event") in (
+                    "head_mismatch",
+                    "head_missing",
+                    "log_started_over",
+                ):
+                    found.append((path, number, record))
+    return found
+
+
+def _note(record: dict[str, Any]) -> str:
+    if record.get("event") == "head_missing":
+        return "a run found the log without its head file (an older Lilith, a run killed in its first second, or a deleted head)"
+    seq, session = record.get("head_seq"), str(record.get("head_session", ""))[:8]
+    return f"the log was started over after an earlier one ended at session {session} seq {seq} (check that file with --last-hash {record.get('head_hash')})"
 
 
 def _line_count(path: str) -> int:

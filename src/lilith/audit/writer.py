@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lilith.audit.chain import GENESIS, Sealer, last_whole_line, line_hash
-from lilith.audit.rotation import Rotation, log_set, rotated_name, rotated_numbers
+from lilith.audit.rotation import Rotation, rotated_name, rotated_numbers
 from lilith.errors import AuditWriteError, ConfigError, RedactionFailed
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ _REDACTED = frozenset(REDACTED_FIELDS)
 FSYNC_POLICIES = ("always", "interval", "never")
 FAILURE_MODES = ("deny", "continue")
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+_HEAD_SCAN_BYTES = 64 << 20  # how far back start-up looks for the record a lagging head names
 # Records whose writers refuse their message when the record fails (a call denied, an answer or a listing
 # withheld, pins not saved): only these can be revoked. Lifecycle records describe what happens anyway.
 _REFUSED_ON_FAILURE = frozenset({"decision", "result", "taints_changed", "sanitize", "tools_pinned", "pin_mismatch"})
@@ -103,6 +104,9 @@ class AuditFile:
         self._last_seq = 0  # the seq of the newest record of this run actually in the file
         self._witnessed = 0  # the seq the head file names (see lilith.audit.head); 0: none of this run yet
         self._head_failed = False
+        self._head_frozen = False  # a finding about the old head not yet written: keep that head
+        # /dev/stderr and the like may be regular files behind the name, but are streams: no head, no rotation.
+        regular = regular and not os.path.abspath(path).startswith(("/dev/", "/proc/"))
         self._regular = regular
         self._size = info.st_size if regular else 0
         self._prev = line_hash(last) if last is not None else GENESIS
@@ -120,33 +124,64 @@ class AuditFile:
     def _check_head(self, last: bytes | None) -> None:
         """Before this run's records bury it: does the head file still name a record of the log? If records
         were cut off the end while Lilith was stopped, the next head would name the new end and hide that;
-        so it is said in the chain (``head_mismatch``, which ``verify`` reports) and on stderr."""
-        from lilith.audit.head import read_head, witnessed
+        so it is said in the chain (``head_mismatch``, which ``verify`` reports) and on stderr. A new file
+        where a log was gets ``log_started_over``; a log without a head, ``head_missing``; a live file that is
+        new after a rotation (a crash right after it, or logrotate's ``FILE`` -> ``FILE.1``) continues the
+        chain with ``log_rotated``. Whatever goes wrong here is said, and never stops Lilith from starting."""
+        from lilith.audit.head import last_line_hash, read_head, witnessed
 
-        head = read_head(self.path, self._key)
-        if head is None:
-            return
-        if isinstance(head, str):
-            found: dict[str, Any] = {"problem": head}
-        elif (last is not None and line_hash(last) == head.hash) or witnessed(log_set(self.path), head.hash):
-            return
-        elif self._size == 0:
-            # A new, empty file where a log was: moved away by logrotate or an archiver, or deleted. Not a
-            # cut, but the new log starts by naming the old one's end, so the old file can still be checked
-            # (``verify OLD --last-hash``) and a deletion is not silent.
-            earlier = {"previous_seq": head.seq, "previous_session": head.session, "previous_hash": head.hash}
-            if self._log is not None:
-                self._log.log("warning", "audit_log_started_over", file=self.path, **earlier)
-            with contextlib.suppress(AuditWriteError):
-                self.record({"event": "log_started_over", **earlier})
-            return
-        else:
-            found = {"problem": "the log ends before the record the head file names", "head_seq": head.seq}
-            found |= {"head_session": head.session, "head_hash": head.hash}
+        try:
+            head = read_head(self.path, self._key)
+            if head is None:
+                if self._size:
+                    self._note({"event": "head_missing"}, "warning")
+                return
+            if isinstance(head, str):
+                self._note({"event": "head_mismatch", "problem": head}, "error")
+                return
+            if last is not None and line_hash(last) == head.hash:
+                return
+            predecessor = self._predecessor(last is None)
+            if last is None and predecessor is not None and last_line_hash(predecessor) == head.hash:
+                self._prev = head.hash  # the chain goes on from the rotated file: announce it first
+                self._rotated_from = (os.path.basename(predecessor), "resumed")
+                self._gap = True
+                return
+            files = [self.path] if predecessor is None else [predecessor, self.path]
+            if last is not None and witnessed(files, head.hash, limit=_HEAD_SCAN_BYTES):
+                return  # the head lags behind the end: a run was killed between two refreshes
+            earlier = {"head_seq": head.seq, "head_session": head.session, "head_hash": head.hash}
+            if last is None:
+                self._note({"event": "log_started_over", **earlier}, "warning")
+            else:
+                problem = "the log ends before the record the head file names"
+                self._note({"event": "head_mismatch", "problem": problem, **earlier}, "error")
+        except (OSError, ConfigError) as exc:
+            self._note({"event": "head_mismatch", "problem": f"the head could not be checked: {exc}"}, "error")
+
+    def _predecessor(self, empty: bool) -> str | None:
+        """The rotated file this log continues: the one its first record names (``log_rotated``), or for an
+        empty live file the newest rotated file. Only these can hold the record a head names (a record in any
+        other ``FILE.<N>`` is no witness: anyone who can write the directory can put one there)."""
+        if empty:
+            numbers = rotated_numbers(self.path)
+            return rotated_name(self.path, numbers[-1]) if numbers else None
+        first = _first_record(self.path)
+        named = first.get("previous_file") if first is not None and first.get("event") == "log_rotated" else None
+        return os.path.join(os.path.dirname(self.path), named) if isinstance(named, str) and "/" not in named else None
+
+    def _note(self, record: dict[str, Any], level: str) -> None:
+        """A finding about the log's past, chained first; until it is in the log the old head is kept, so the
+        next run finds the same thing if this one cannot write it."""
         if self._log is not None:
-            self._log.log("error", "audit_head_mismatch", file=self.path, **found)
+            self._log.log(
+                level, f"audit_{record['event']}", file=self.path, **{k: v for k, v in record.items() if k != "event"}
+            )
+        written = self._last_seq
         with contextlib.suppress(AuditWriteError):
-            self.record({"event": "head_mismatch", **found})
+            self.record(record)
+        if self._last_seq == written:  # not in the log (under either --audit-failure)
+            self._head_frozen = True
 
     def _setup_rotation(self, rotation: Rotation | None) -> None:
         rotation = rotation or Rotation()
@@ -337,7 +372,9 @@ class AuditFile:
     def _head_snapshot(self) -> bytes | None:
         """The head line for the newest record, if it was written by this run and is not witnessed yet; only
         once the log is flushed (unless ``never``), so the witness never names a record the disk may lose."""
-        if not self._regular or self._last_seq == self._witnessed or (self._dirty and self._fsync != "never"):
+        if self._head_frozen or not self._regular or self._last_seq == self._witnessed:
+            return None
+        if self._dirty and self._fsync != "never":
             return None
         from lilith.audit.head import head_line
 
@@ -428,6 +465,19 @@ class AuditFile:
             self._witness(head)
         if self._last_seq and self._log is not None:  # the same witness through another channel (stderr)
             self._log.log("info", "audit_log_closed", file=self.path, last_seq=self._last_seq, last_hash=self._prev)
+
+
+def _first_record(path: str) -> dict[str, Any] | None:
+    """A log's first record, read without orjson (this runs before the server starts)."""
+    import json
+
+    try:
+        with open(path, "rb") as handle:
+            line = handle.readline(1 << 20)
+        record = json.loads(line)
+    except (OSError, ValueError, RecursionError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _revocable(record: dict[str, Any]) -> bool:
