@@ -253,3 +253,15 @@ def test_logrotate_renaming_to_file_1_continues_the_chain(start_proxy: StartProx
     assert "in 2 files" in done.stdout
     archived = _verify(f"{first.audit}.1")  # an archived file alone: no false alarm about the live end
     assert archived.returncode == 0, archived.stdout
+
+
+def test_verify_never_waits_on_a_fifo_planted_at_a_rotated_name(start_proxy: StartProxy) -> None:
+    run = _session(start_proxy, 2)
+    fifo = Path(f"{run.audit}.3")
+    os.mkfifo(fifo)
+    try:
+        done = _verify(str(run.audit))  # subprocess timeout 30 s: a blocked open would fail this test
+    finally:
+        fifo.unlink()
+    assert done.returncode == 1
+    assert f"{run.audit}.3:1: not a regular file" in done.stdout

@@ -7,6 +7,7 @@ record, so a missing, reordered or swapped file is found at line 1 of the file a
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any, NamedTuple
 
 from lilith.audit.chain import GENESIS, verify
@@ -42,8 +43,11 @@ def verify_files(paths: list[str], key: bytes | None) -> SetVerdict:
     before: str | None = None
     total = 0
     for index, path in enumerate(paths):
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = _read_log(path)
+        if data is None:
+            return SetVerdict(
+                False, total, index + 1, "not a regular file (a log is never a FIFO or a device)", path, 1
+            )
         first = _first_record(data)
         continues = first is not None and first.get("event") == "log_rotated"
         problem = _link_problem(first, before, previous) if continues else None
@@ -136,11 +140,10 @@ def _findings(paths: list[str]) -> list[tuple[str, int, dict[str, Any]]]:
     found: list[tuple[str, int, dict[str, Any]]] = []
     for path in paths:
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data = _read_log(path)
         except OSError:
             continue
-        if not any(marker in data for marker in _FINDINGS):
+        if data is None or not any(marker in data for marker in _FINDINGS):
             continue
         for number, line in enumerate(data.split(b"\n"), start=1):
             if any(marker in line for marker in _FINDINGS):
@@ -166,8 +169,8 @@ def _note(record: dict[str, Any]) -> str:
 
 def _line_count(path: str) -> int:
     try:
-        with open(path, "rb") as handle:
-            return handle.read().count(b"\n")
+        data = _read_log(path)
+        return data.count(b"\n") if data is not None else 0
     except OSError:
         return 0
 
@@ -192,3 +195,13 @@ def _first_record(data: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return record if isinstance(record, dict) else None
+
+
+def _read_log(path: str) -> bytes | None:
+    """A log file's bytes; None if it is not a regular file. Opened without blocking, so a FIFO planted at a
+    rotated file's name cannot stall ``verify``. Raises OSError (FileNotFoundError included)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return handle.read()
