@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from typing import Any
 
 GENESIS = "0" * 64
 # Records a writer puts right after a torn line it found or left: they end that line and explain it.
@@ -117,6 +118,18 @@ def verify(data: bytes, key: bytes | None, previous: str = GENESIS) -> Verdict:
     if torn_at is not None:
         return Verdict(False, count, "not a record", torn_at)
     return Verdict(True, count, last_hash=previous)
+
+
+def first_record(data: bytes) -> dict[str, Any] | None:
+    """The record on the first line of ``data`` (a log's start), or None. The stdlib parser: the writer calls
+    this before the server is started, where orjson's imports would cost start-up time."""
+    import json
+
+    try:
+        record = json.loads(data.split(b"\n", 1)[0])
+    except (ValueError, RecursionError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def last_whole_line(path: str, probe: int = 1 << 20) -> tuple[bytes | None, int]:

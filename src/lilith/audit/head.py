@@ -113,9 +113,12 @@ def _parsed(line: bytes, key: bytes | None) -> Head | str:
         return "head file: MAC mismatch (changed, or written with another key)"
     session, seq, last_hash = record.get("session"), record.get("seq"), record.get("hash")
     # (Its "log" name is informational: a log renamed together with its head is still the same log.)
-    if not isinstance(session, str) or not isinstance(seq, int) or not isinstance(last_hash, str):
-        return "head file is not a sealed head record"
-    if len(last_hash) != 64:
+    if (
+        not isinstance(session, str)
+        or not isinstance(seq, int)
+        or not isinstance(last_hash, str)
+        or len(last_hash) != 64
+    ):
         return "head file is not a sealed head record"
     return Head(session, seq, last_hash)
 

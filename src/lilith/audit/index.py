@@ -52,11 +52,10 @@ class AuditIndex:
     """Open (or create) the index for a log set; ``in_memory`` when the directory is not writable."""
 
     def __init__(self, live: str, *, in_memory: bool = False) -> None:
-        if not in_memory and os.path.islink(index_path(live)):
-            # Not ours: SQLite would follow it and rewrite whatever database it points at.
-            raise sqlite3.OperationalError(f"{index_path(live)!r} is a symbolic link")
         self._db = sqlite3.connect(":memory:" if in_memory else index_path(live), isolation_level=None)
-        if not in_memory and os.path.islink(index_path(live)):  # planted between the look and the open
+        # Connecting writes nothing; before anything is: a link is not ours, and SQLite would follow it and
+        # rewrite whatever database it points at.
+        if not in_memory and os.path.islink(index_path(live)):
             self._db.close()
             raise sqlite3.OperationalError(f"{index_path(live)!r} is a symbolic link")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]

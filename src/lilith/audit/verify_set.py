@@ -10,7 +10,7 @@ import os
 import stat
 from typing import Any, NamedTuple
 
-from lilith.audit.chain import GENESIS, verify
+from lilith.audit.chain import GENESIS, first_record, verify
 from lilith.audit.rotation import in_chain_order, log_set, rotation_number
 
 
@@ -48,7 +48,7 @@ def verify_files(paths: list[str], key: bytes | None) -> SetVerdict:
             return SetVerdict(
                 False, total, index + 1, "not a regular file (a log is never a FIFO or a device)", path, 1
             )
-        first = _first_record(data)
+        first = first_record(data)
         continues = first is not None and first.get("event") == "log_rotated"
         problem = _link_problem(first, before, previous) if continues else None
         if problem is None and not continues and before is not None and data.strip():
@@ -96,7 +96,6 @@ def check_head(
 
     if not verdict.ok or not live:
         return verdict
-    end = _line_count(live) + 1
     findings = _findings(paths)
     for path, number, record in findings:
         if record.get("event") == "head_mismatch":
@@ -109,7 +108,9 @@ def check_head(
         return verdict._replace(ok=False, problem=notes[0], file=path, line=number)
     if last_hash is not None and not witnessed(paths, last_hash):
         problem = f"the log ends before the record {last_hash[:12]}… that was logged as written"
-        return verdict._replace(ok=False, problem=problem + ": records were cut off the end", file=live, line=end)
+        return verdict._replace(
+            ok=False, problem=problem + ": records were cut off the end", file=live, line=_line_count(live) + 1
+        )
     if live not in paths and os.path.exists(live) and head_file is None:
         return verdict._replace(head="; ".join([*notes, "archived files: their end is checked with --last-hash"]))
     head = read_head(live, key, head_file)
@@ -117,7 +118,7 @@ def check_head(
         if required or head_file is not None:
             where = f" at {head_file!r}" if head_file else ""
             problem = f"no head file{where}: cannot tell whether records were cut off the end"
-            return verdict._replace(ok=False, problem=problem, file=live, line=end)
+            return verdict._replace(ok=False, problem=problem, file=live, line=_line_count(live) + 1)
         return verdict._replace(head="; ".join([*notes, "no head file, so the end of the log is not checked"]))
     if isinstance(head, str):
         return verdict._replace(ok=False, problem=head, file=head_file or head_path(live), line=1)
@@ -126,7 +127,7 @@ def check_head(
             f"the log ends before the record its head file names (session {head.session[:8]}, seq {head.seq}): "
             "records were cut off the end"
         )
-        return verdict._replace(ok=False, problem=problem, file=live, line=end)
+        return verdict._replace(ok=False, problem=problem, file=live, line=_line_count(live) + 1)
     return verdict._replace(head="; ".join([*notes, f"the head file's record (seq {head.seq}) is present"]))
 
 
@@ -184,17 +185,6 @@ def _link_problem(first: dict[str, Any] | None, before: str | None, previous: st
     if first is not None and first.get("previous_hash") != previous:
         return f"previous_hash does not match the last record of {os.path.basename(before)!r}"
     return None
-
-
-def _first_record(data: bytes) -> dict[str, Any] | None:
-    import orjson
-
-    end = data.find(b"\n")
-    try:
-        record = orjson.loads(data if end < 0 else data[:end])
-    except orjson.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) else None
 
 
 def _read_log(path: str) -> bytes | None:

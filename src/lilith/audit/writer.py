@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lilith.audit.chain import GENESIS, Sealer, last_whole_line, line_hash
+from lilith.audit.chain import GENESIS, Sealer, first_record, last_whole_line, line_hash
 from lilith.audit.rotation import Rotation, rotated_name, rotated_numbers
 from lilith.errors import AuditWriteError, ConfigError, RedactionFailed
 
@@ -468,16 +468,13 @@ class AuditFile:
 
 
 def _first_record(path: str) -> dict[str, Any] | None:
-    """A log's first record, read without orjson (this runs before the server starts)."""
-    import json
-
+    """A log's first record, or None (no such file, or not a record)."""
     try:
         with open(path, "rb") as handle:
             line = handle.readline(1 << 20)
-        record = json.loads(line)
-    except (OSError, ValueError, RecursionError):
+    except OSError:
         return None
-    return record if isinstance(record, dict) else None
+    return first_record(line)
 
 
 def _revocable(record: dict[str, Any]) -> bool:
