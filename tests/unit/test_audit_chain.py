@@ -84,6 +84,34 @@ def test_a_torn_last_record_is_reported_and_sealed_by_the_next_writer(tmp_path: 
 
 
 @pytest.mark.parametrize(
+    "replacement",
+    [
+        (b'{"v":1,"ts":1.0,"sesX', 4),
+        (b'{"v":1,"ts":1.0,"session', 4),
+        (b"{", 4),
+        (b'{"v":1,"ts":1.0,"sess\n{"v":1', 5),
+    ],
+    ids=["same-length", "longer", "shorter", "line-added"],
+)
+def test_a_sealed_torn_fragment_cannot_be_changed_or_joined(tmp_path: Path, replacement: tuple[bytes, int]) -> None:
+    """The record that ends a torn line names the fragment's size and hash: a line swapped in for it (say,
+    one that only looks like crash debris) shows."""
+    planted, bad_line = replacement
+    path = tmp_path / "a.jsonl"
+    _log(path, 3)
+    fragment = b'{"v":1,"ts":1.0,"sess'
+    with path.open("ab") as handle:
+        handle.write(fragment)
+    _log(path, 2)
+    data = path.read_bytes()
+    assert verify(data, KEY).ok
+    tampered = data.replace(fragment + b"\n", planted + b"\n", 1)
+    verdict = verify(tampered, KEY)
+    assert not verdict.ok
+    assert verdict.line == bad_line and "not a record" in str(verdict)
+
+
+@pytest.mark.parametrize(
     ("policy", "after_records", "after_sync"), [("always", 3, 3), ("interval", 0, 1), ("never", 0, 0)]
 )
 def test_fsync_policies(

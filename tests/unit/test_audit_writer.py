@@ -272,6 +272,48 @@ def test_a_fragment_that_cannot_be_cut_off_is_ended_and_explained(
     assert verdict.ok, str(verdict)
 
 
+def test_two_fragments_in_a_row_are_explained_as_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "never", on_failure="continue")
+    audit.record({"event": "decision"})
+    monkeypatch.setattr(os, "ftruncate", _no_truncate)
+    writes = FailingWrites()
+    audit._write = writes
+    writes.short = 17
+    writes.failing = True
+    audit.record({"event": "decision"})
+    writes.short = 17
+    audit.record({"event": "decision"})  # the gap record fails too: its fragment starts a line of its own
+    writes.failing = False
+    audit.record({"event": "decision"})
+    audit.close()
+    lines = path.read_bytes().split(b"\n")
+    lost = json.loads(lines[3])
+    assert lost["event"] == "records_lost" and lost["torn_bytes"] == len(lines[2]) == 16
+    assert not verify(path.read_bytes(), KEY).ok  # the first fragment, cut off by the second's newline, is unexplained
+
+
+def test_a_torn_record_longer_than_the_probe_is_measured_whole(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "never")
+    audit.record({"event": "decision"})
+    audit.close()
+    audit = AuditFile(str(path), KEY, "never")
+    audit.record({"event": "decision", "arguments": {"blob": "x" * (3 << 20)}})
+    os.close(audit._fd)  # killed: no close, so the head still names the record before
+    data = path.read_bytes()
+    cut = data.rfind(b"\n", 0, len(data) - 1) + 1 + (2 << 20) + 5  # a SIGKILL mid-write of the big record
+    path.write_bytes(data[:cut])
+    AuditFile(str(path), KEY, "never").close()
+    resumed = json.loads(path.read_bytes().split(b"\n")[-2])
+    assert resumed["event"] == "log_resumed" and resumed["torn_bytes"] == (2 << 20) + 5
+    assert verify(path.read_bytes(), KEY).ok
+
+
+def _no_truncate(fd: int, length: int) -> None:
+    raise OSError(5, "Input/output error")
+
+
 def test_a_device_that_is_always_full_opens_without_reading_it_and_fails_every_write() -> None:
     audit = AuditFile("/dev/full", KEY, "never", rotation=Rotation(max_bytes=10))  # /dev/full reads as endless zeros
     with pytest.raises(AuditWriteError, match="No space left"):

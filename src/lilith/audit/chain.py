@@ -3,8 +3,9 @@
 Every record carries ``prev``, the SHA-256 of the previous line (64 zeros for the first), and ends with
 ``"mac"``: HMAC-SHA256 under the audit key of the line's bytes up to that field. Changing, inserting,
 deleting or reordering lines breaks the chain or a MAC at the first place it happened; without the key
-nobody can forge a consistent replacement. A crash can leave a torn last line: the next writer seals it
-with a ``log_resumed`` record that chains to the last whole line, so a crash is told apart from tampering.
+nobody can forge a consistent replacement. A crash can leave a torn last line: the next writer ends it
+with a ``log_resumed`` record that chains to the last whole line and names the fragment's size and hash, so a
+crash is told apart from tampering.
 (Cutting lines off the *end* of a log cannot be seen from the log alone: ``lilith.audit.head`` guards that.)
 """
 
@@ -92,6 +93,7 @@ def verify(data: bytes, key: bytes | None, previous: str = GENESIS) -> Verdict:
     if lines and lines[-1] == b"":
         lines.pop()
     torn_at: int | None = None
+    torn = b""
     count = 0
     for number, line in enumerate(lines, start=1):
         try:
@@ -103,14 +105,16 @@ def verify(data: bytes, key: bytes | None, previous: str = GENESIS) -> Verdict:
                 return Verdict(False, count, "torn last record (the writer was killed mid-write)", number)
             if torn_at is not None:
                 return Verdict(False, count, "not a record", number)
-            torn_at = number
+            torn_at, torn = number, line
             continue
         if key is not None and not mac_ok(line, key):
             return Verdict(False, count, "MAC mismatch: the record was changed, or written with another key", number)
         if record.get("prev") != previous:
             return Verdict(False, count, "chain broken: a record before this one was changed, removed or moved", number)
         if torn_at is not None:
-            if record.get("event") not in _RESUME_EVENTS or torn_at != number - 1:
+            # The record that ends a torn line says how long the fragment was: any other line there was
+            # put in, or the fragment was changed.
+            if record.get("event") not in _RESUME_EVENTS or not _explains(record, torn):
                 return Verdict(False, count, "not a record", torn_at)
             torn_at = None
         previous = line_hash(line)
@@ -118,6 +122,10 @@ def verify(data: bytes, key: bytes | None, previous: str = GENESIS) -> Verdict:
     if torn_at is not None:
         return Verdict(False, count, "not a record", torn_at)
     return Verdict(True, count, last_hash=previous)
+
+
+def _explains(record: dict[str, Any], fragment: bytes) -> bool:
+    return all(record.get(name) == value for name, value in torn_fields(fragment).items())
 
 
 def first_record(data: bytes) -> dict[str, Any] | None:
@@ -132,8 +140,9 @@ def first_record(data: bytes) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def last_whole_line(path: str, probe: int = 1 << 20) -> tuple[bytes | None, int]:
-    """The last complete, parseable line of ``path`` (or None) and the size of any torn tail after it.
+def last_whole_line(path: str, probe: int = 1 << 20, limit: int = 64 << 20) -> tuple[bytes | None, bytes]:
+    """The last complete, parseable line of ``path`` (or None) and any torn fragment after it (the bytes after
+    the last newline; looked for up to ``limit`` bytes back, so a file without newlines cannot stall start-up).
 
     The stdlib parser, not orjson: this runs before the server is started, and importing orjson pulls in
     dataclasses, uuid and inspect (~15 ms); the proxy imports it later, while the server boots."""
@@ -141,24 +150,35 @@ def last_whole_line(path: str, probe: int = 1 << 20) -> tuple[bytes | None, int]
 
     try:
         with open(path, "rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - probe))
+            size = handle.seek(0, 2)
+            start = max(0, size - probe)
+            handle.seek(start)
             tail = handle.read()
+            while start > 0 and b"\n" not in tail and size - start < limit:  # a fragment longer than the probe
+                step = min(probe, start)
+                start -= step
+                handle.seek(start)
+                tail = handle.read(step) + tail
     except FileNotFoundError:
-        return None, 0
-    torn = 0
+        return None, b""
+    fragment = b""
     if tail and not tail.endswith(b"\n"):
         cut = tail.rfind(b"\n")
-        torn = len(tail) - (cut + 1)
+        fragment = tail[cut + 1 :]
         tail = tail[: cut + 1]
     for line in reversed(tail.split(b"\n")):
         if not line:
             continue
         try:
             if isinstance(json.loads(line), dict):
-                return line, torn
+                return line, fragment
         except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser's depth
             pass
-        return None, torn  # the last whole line is not a record: let verify say so
-    return None, torn
+        return None, fragment  # the last whole line is not a record: let verify say so
+    return None, fragment
+
+
+def torn_fields(fragment: bytes) -> dict[str, Any]:
+    """What the record that ends a torn line says about it: its size and SHA-256, so ``verify`` can tell
+    the crash's own debris from a line put in its place."""
+    return {"torn_bytes": len(fragment), "torn_sha256": hashlib.sha256(fragment).hexdigest()}

@@ -126,7 +126,7 @@ EVENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
         {"item": _STR, "rule": _STR, "removed": {"type": "object", "additionalProperties": _COUNT}},
     ),
-    "log_resumed": ({"torn_bytes": {"type": "integer", "minimum": 1}}, {}),
+    "log_resumed": ({"torn_bytes": {"type": "integer", "minimum": 1}, "torn_sha256": _HEX64}, {}),
     "log_rotated": (
         {"previous_file": _STR, "previous_hash": _HEX64, "reason": {"enum": ["size", "interval", "resumed"]}},
         {},
@@ -145,7 +145,7 @@ EVENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "error": _STR,
             "since": _NUMBER,
         },
-        {"torn_bytes": {"type": "integer", "minimum": 1}},
+        {"torn_bytes": {"type": "integer", "minimum": 1}, "torn_sha256": _HEX64},
     ),
 }
 

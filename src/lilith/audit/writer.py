@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lilith.audit.chain import GENESIS, Sealer, first_record, last_whole_line, line_hash
+from lilith.audit.chain import GENESIS, Sealer, first_record, last_whole_line, line_hash, torn_fields
 from lilith.audit.rotation import Rotation, rotated_name, rotated_numbers
 from lilith.errors import AuditWriteError, ConfigError, RedactionFailed
 
@@ -88,7 +88,7 @@ class AuditFile:
         self._first_failure = 0.0
         self._last_error = ""
         self._reported = -math.inf
-        self._torn = 0
+        self._torn = b""  # a partial record ending the file, not yet explained by a record after it
         self._rotated_from: tuple[str, str] | None = None  # (rotated file, reason) not yet announced
         self._gap = False
         try:
@@ -96,7 +96,7 @@ class AuditFile:
             info = os.fstat(self._fd)
             regular = stat.S_ISREG(info.st_mode)
             # Only a regular file has a tail to continue (a device such as /dev/full never ends).
-            last, torn = last_whole_line(path) if regular else (None, 0)
+            last, torn = last_whole_line(path) if regular else (None, b"")
         except OSError as exc:
             raise ConfigError(f"cannot open audit log {path!r}: {exc.strerror}") from None
         self._lock = threading.Lock()
@@ -268,16 +268,19 @@ class AuditFile:
                     raise OSError(0, "the write made no progress")
                 written += more
         except OSError as exc:
-            self._undo_short_write(written)
+            self._undo_short_write(data[:written])
             raise AuditWriteError(f"{self.path}: {exc.strerror} ({written} of {len(data)} bytes written)") from None
         return written
 
-    def _undo_short_write(self, written: int) -> None:
+    def _undo_short_write(self, partial: bytes) -> None:
         """Cut a partial record off again; if that fails, the next record starts a new line and says so."""
         try:
             os.ftruncate(self._fd, self._size)
         except OSError:
-            self._torn += written
+            # What is on the last line now: the earlier fragment, this one, or (if this one began with the
+            # newline that ends a torn line) only this one.
+            self._torn = (self._torn + partial).rsplit(b"\n", 1)[-1]
+            self._size += len(partial)
             self._gap = True
 
     # ------------------------------------------------------------------ failures and the gaps they leave
@@ -317,14 +320,14 @@ class AuditFile:
                 "since": self._first_failure,
             }
             if self._torn:
-                lost["torn_bytes"] = self._torn
+                lost.update(torn_fields(self._torn))
             self._write_record(lost, now, lead)
             if self._log is not None:
                 self._log.log("warning", "audit_log_recovered", lost=self._failed, file=self.path)
         elif self._torn:
-            self._write_record({"event": "log_resumed", "torn_bytes": self._torn}, now, lead)
+            self._write_record({"event": "log_resumed", **torn_fields(self._torn)}, now, lead)
         self._failed = 0
-        self._torn = 0
+        self._torn = b""
         self._gap = False
 
     # ------------------------------------------------------------------ rotation
