@@ -611,3 +611,34 @@ def test_a_finding_that_cannot_be_written_keeps_the_old_head(tmp_path: Path, mon
     reopened.close()
     assert "head_mismatch" not in path.read_text()  # the finding was lost with the disk
     assert Path(f"{path}.head").read_bytes() == old_head  # so the next run finds the same cut
+
+
+def test_killed_right_after_a_rotation_with_the_head_behind_the_next_run_continues_the_chain(tmp_path: Path) -> None:
+    live = tmp_path / "audit.jsonl"
+    audit = AuditFile(str(live), KEY, "interval")
+    audit.record({"event": "decision", "n": 1})
+    audit.sync()  # the head names record 1
+    audit.record({"event": "decision", "n": 2})  # within the second before the next refresh
+    os.close(audit._fd)  # killed between renaming the log and writing the new file's first record:
+    live.rename(f"{live}.1")
+    live.touch()
+    AuditFile(str(live), KEY, "interval").close()
+    opening = json.loads(live.read_bytes().splitlines()[0])
+    assert (opening["event"], opening["reason"], opening["previous_file"]) == (
+        "log_rotated",
+        "resumed",
+        "audit.jsonl.1",
+    )
+    verdict = verify_files(log_set(str(live)), KEY)
+    assert verdict.ok, str(verdict)
+
+
+def test_an_empty_live_file_with_a_head_its_predecessor_never_held_starts_over(tmp_path: Path) -> None:
+    live = tmp_path / "audit.jsonl"
+    audit = AuditFile(str(live), KEY, "interval")
+    audit.record({"event": "decision", "n": 1})
+    audit.close()
+    live.rename(f"{live}.1")
+    Path(f"{live}.1").write_bytes(b"")  # the rotated file lost the record its head names
+    AuditFile(str(live), KEY, "interval").close()
+    assert json.loads(live.read_bytes().splitlines()[0])["event"] == "log_started_over"

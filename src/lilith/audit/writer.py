@@ -128,7 +128,7 @@ class AuditFile:
         where a log was gets ``log_started_over``; a log without a head, ``head_missing``; a live file that is
         new after a rotation (a crash right after it, or logrotate's ``FILE`` -> ``FILE.1``) continues the
         chain with ``log_rotated``. Whatever goes wrong here is said, and never stops Lilith from starting."""
-        from lilith.audit.head import last_line_hash, read_head, witnessed
+        from lilith.audit.head import read_head, witnessed
 
         try:
             head = read_head(self.path, self._key)
@@ -142,10 +142,7 @@ class AuditFile:
             if last is not None and line_hash(last) == head.hash:
                 return
             predecessor = self._predecessor(last is None)
-            if last is None and predecessor is not None and last_line_hash(predecessor) == head.hash:
-                self._prev = head.hash  # the chain goes on from the rotated file: announce it first
-                self._rotated_from = (os.path.basename(predecessor), "resumed")
-                self._gap = True
+            if last is None and predecessor is not None and self._resumes(predecessor, head.hash):
                 return
             files = [self.path] if predecessor is None else [predecessor, self.path]
             if last is not None and witnessed(files, head.hash, limit=_HEAD_SCAN_BYTES):
@@ -158,6 +155,19 @@ class AuditFile:
                 self._note({"event": "head_mismatch", "problem": problem, **earlier}, "error")
         except (OSError, ConfigError) as exc:
             self._note({"event": "head_mismatch", "problem": f"the head could not be checked: {exc}"}, "error")
+
+    def _resumes(self, predecessor: str, head_hash: str) -> bool:
+        """An empty live file whose head names the rotated file's last record, or (killed within a second of
+        a rotation, before the head caught up) one a little before it: the chain goes on from that file."""
+        from lilith.audit.head import last_line_hash, witnessed
+
+        end = last_line_hash(predecessor)
+        if end is None or not (end == head_hash or witnessed([predecessor], head_hash, limit=_HEAD_SCAN_BYTES)):
+            return False
+        self._prev = end
+        self._rotated_from = (os.path.basename(predecessor), "resumed")
+        self._gap = True
+        return True
 
     def _predecessor(self, empty: bool) -> str | None:
         """The rotated file this log continues: the one its first record names (``log_rotated``), or for an
