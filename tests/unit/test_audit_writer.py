@@ -409,13 +409,13 @@ def test_the_head_names_the_newest_record_once_it_is_flushed(tmp_path: Path, mon
     real_fsync = os.fsync
 
     def fsync(fd: int) -> None:
-        synced.append(fd)
+        synced.append(os.fstat(fd).st_ino)
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
     audit.sync()
     assert _head_seq(path) == 1
-    assert synced[0] == audit._fd  # the log was flushed before the head named its record
+    assert synced[0] == path.stat().st_ino  # the log was flushed before the head named its record
     audit.record({"event": "decision"})
     assert _head_seq(path) == 1
     audit.close()
@@ -642,3 +642,35 @@ def test_an_empty_live_file_with_a_head_its_predecessor_never_held_starts_over(t
     Path(f"{live}.1").write_bytes(b"")  # the rotated file lost the record its head names
     AuditFile(str(live), KEY, "interval").close()
     assert json.loads(live.read_bytes().splitlines()[0])["event"] == "log_started_over"
+
+
+def test_records_are_written_while_the_tick_flushes_and_the_head_names_only_what_was_flushed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "interval")
+    audit.record({"event": "decision", "n": 1})
+    started, release = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_disk(fd: int) -> None:
+        if os.fstat(fd).st_ino == path.stat().st_ino and not release.is_set():
+            started.set()
+            release.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_disk)
+    tick = threading.Thread(target=audit.sync)
+    tick.start()
+    assert started.wait(10)
+    audit.record({"event": "decision", "n": 2})  # would wait for the disk if the tick held the lock
+    assert tick.is_alive()
+    release.set()
+    tick.join(10)
+    assert _head_seq(path) == 1  # record 2 was written after the flush began: not yet known to be on disk
+    audit.sync()
+    assert _head_seq(path) == 2
+    audit.close()
+    assert verify(path.read_bytes(), KEY).ok

@@ -103,6 +103,7 @@ class AuditFile:
         self._seq = 0  # the last seq handed out (a failed write uses one up: the gap shows in the chain)
         self._last_seq = 0  # the seq of the newest record of this run actually in the file
         self._witnessed = 0  # the seq the head file names (see lilith.audit.head); 0: none of this run yet
+        self._durable = (0, GENESIS)  # (seq, hash) of the newest record known to be on stable storage
         self._head_failed = False
         self._head_frozen = False  # a finding about the old head not yet written: keep that head
         # /dev/stderr and the like may be regular files behind the name, but are streams: no head, no rotation.
@@ -374,25 +375,47 @@ class AuditFile:
     # ------------------------------------------------------------------ flushing
     def sync(self) -> None:
         """Once a second: flush to stable storage if anything was written since the last sync (the ``interval``
-        policy), then point the head file at the newest record."""
+        policy), then point the head file at the newest flushed record."""
+        if self._fsync == "interval":
+            self._flush_outside_lock()
         with self._lock:
-            if self._fsync == "interval":
-                self._sync_locked()
             head = self._head_snapshot()
         if head is not None:
             self._witness(head)
 
+    def _flush_outside_lock(self) -> None:
+        """fsync a duplicate of the descriptor without holding the lock: calls go on being recorded meanwhile
+        instead of all waiting for the disk (a flush takes from half a millisecond here to tens of
+        milliseconds on network storage). Only what was written before it began counts as flushed."""
+        with self._lock:
+            if not self._dirty or self._fd < 0:
+                return
+            try:
+                fd = os.dup(self._fd)  # stays valid if a rotation closes the original meanwhile
+            except OSError as exc:
+                raise AuditWriteError(f"{self.path}: fsync failed: {exc.strerror}") from None
+            flushing = (self._last_seq, self._prev)
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise AuditWriteError(f"{self.path}: fsync failed: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+        with self._lock:
+            self._durable = flushing
+            if self._last_seq == flushing[0]:
+                self._dirty = False
+
     def _head_snapshot(self) -> bytes | None:
-        """The head line for the newest record, if it was written by this run and is not witnessed yet; only
-        once the log is flushed (unless ``never``), so the witness never names a record the disk may lose."""
-        if self._head_frozen or not self._regular or self._last_seq == self._witnessed:
-            return None
-        if self._dirty and self._fsync != "never":
+        """The head line for the newest record on stable storage (any record under ``never``), if it was
+        written by this run and is not witnessed yet: the witness never names a record the disk may lose."""
+        seq, prev = (self._last_seq, self._prev) if self._fsync == "never" or not self._dirty else self._durable
+        if self._head_frozen or not self._regular or seq in (0, self._witnessed):
             return None
         from lilith.audit.head import head_line
 
-        self._witnessed = self._last_seq
-        return head_line(self.path, self.session_id, self._last_seq, self._prev, ts=self._clock(), key=self._key)
+        self._witnessed = seq
+        return head_line(self.path, self.session_id, seq, prev, ts=self._clock(), key=self._key)
 
     def _witness(self, line: bytes) -> None:
         """Write the head file; a failure is logged (once until it works again), never fatal: the log is the
@@ -433,6 +456,7 @@ class AuditFile:
         except OSError as exc:
             raise AuditWriteError(f"{self.path}: fsync failed: {exc.strerror}") from None
         self._dirty = False
+        self._durable = (self._last_seq, self._prev)
 
     # ------------------------------------------------------------------ redaction
     def _new_redactor(self, custom: Sequence[tuple[str, str]] = ()) -> Redactor:
