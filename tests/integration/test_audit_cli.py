@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import sqlite3
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -226,3 +227,20 @@ def test_query_never_opens_an_index_planted_as_a_symlink(log: Path, tmp_path: Pa
     with sqlite.connect(victim) as db:
         assert db.execute("SELECT precious FROM records").fetchall() == [("keep me",)]
     db.close()
+
+
+def test_the_index_is_private_to_the_logs_owner(log: Path, tmp_path: Path) -> None:
+    index = tmp_path / "audit.jsonl.idx.sqlite"
+    assert _cli("query", str(log), "--json").returncode == 0
+    assert stat.S_IMODE(index.stat().st_mode) == 0o600
+    index.chmod(0o644)  # left by an older version, or by hand
+    assert _cli("query", str(log), "--json").returncode == 0
+    assert stat.S_IMODE(index.stat().st_mode) == 0o600
+
+
+def test_a_fifo_planted_as_the_index_is_not_waited_on(log: Path, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "audit.jsonl.idx.sqlite")
+    done = _cli("query", str(log), "--decision", "deny", "--json")  # _cli's timeout fails a blocked open
+    assert done.returncode == 0, done.stderr
+    assert "not a regular file" in done.stderr and "indexing in memory" in done.stderr
+    assert done.stdout.strip()

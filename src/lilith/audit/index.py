@@ -10,9 +10,11 @@ The log stays the source of truth: results are read back from the log files them
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -52,6 +54,8 @@ class AuditIndex:
     """Open (or create) the index for a log set; ``in_memory`` when the directory is not writable."""
 
     def __init__(self, live: str, *, in_memory: bool = False) -> None:
+        if not in_memory:
+            _private_file(index_path(live))
         self._db = sqlite3.connect(":memory:" if in_memory else index_path(live), isolation_level=None)
         # Connecting writes nothing; before anything is: a link is not ours, and SQLite would follow it and
         # rewrite whatever database it points at.
@@ -209,3 +213,25 @@ def _fields(line: bytes) -> tuple[Any, ...] | None:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _private_file(path: str) -> None:
+    """The index names tools, sessions and decisions: readable by the log's owner only, like the log (SQLite
+    would create it under the umask, and gives its journal the same mode). Never through a link, and never
+    waiting on a FIFO planted in its place."""
+    flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        problem = "is a symbolic link" if exc.errno == errno.ELOOP else f"cannot be opened: {exc.strerror}"
+        raise sqlite3.OperationalError(f"{path!r} {problem}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise sqlite3.OperationalError(f"{path!r} is not a regular file")
+        if info.st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    except OSError as exc:
+        raise sqlite3.OperationalError(f"{path!r}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
