@@ -108,3 +108,20 @@ def test_secrets_from_the_command_line_and_environment_never_reach_stderr(tmp_pa
     if fmt == "json":
         started = next(json.loads(line) for line in stderr.splitlines() if '"server_started"' in line)
         assert any(arg.startswith("--api-key=") for arg in started["argv"])
+
+
+def test_a_refusal_quoting_what_it_refused_is_redacted_on_disk(start_proxy: StartProxy, tmp_path: Path) -> None:
+    policy = (
+        "version: 1\nstatic_rules:\n  echo: ALLOW\n"
+        'resource_rules:\n  - uri_pattern: "file:///srv/public/*"\n    action: ALLOW\n'
+    )
+    run = start_proxy(policy=policy)
+    run.proxy.initialize()
+    uri = "https://alice:UriPassw0rd@example.com/a?email=jane.doe@example.org"
+    denied = run.proxy.call("resources/read", {"uri": uri})
+    assert denied["error"]["code"] == -32000 and "UriPassw0rd" in denied["error"]["message"]  # the client's own
+    assert run.proxy.close() == 0
+    raw = b"".join(path.read_bytes() for path in tmp_path.glob("audit-0.jsonl*"))
+    assert b"UriPassw0rd" not in raw and b"jane.doe@example.org" not in raw
+    decision = next(json.loads(line) for line in raw.splitlines() if b'"resources/read"' in line)
+    assert decision["decision"] == "deny" and "<email:" in decision["reason"]

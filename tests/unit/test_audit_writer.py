@@ -674,3 +674,19 @@ def test_records_are_written_while_the_tick_flushes_and_the_head_names_only_what
     assert _head_seq(path) == 2
     audit.close()
     assert verify(path.read_bytes(), KEY).ok
+
+
+def test_reasons_and_sanitize_items_are_redacted_and_fixed_reasons_are_memoised(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "never")
+    refused = "resource 'mailto:jane.doe@example.org' is not allowed"
+    audit.record({"event": "decision", "decision": "deny", "reason": refused})
+    audit.record({"event": "sanitize", "item": "postgres://app:Pw0rdXyz@db/x", "reason": "hidden: zero-width"})
+    for _ in range(3):
+        audit.record({"event": "decision", "decision": "allow", "reason": "allowed by policy"})
+    audit.close()
+    raw = path.read_bytes()
+    assert b"jane.doe@example.org" not in raw and b"Pw0rdXyz" not in raw
+    records = _records(path)
+    assert "<email:" in records[0]["reason"] and records[-1]["reason"] == "allowed by policy"
+    assert len(audit._reasons) == 3

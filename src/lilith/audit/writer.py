@@ -33,9 +33,12 @@ if TYPE_CHECKING:
     from lilith.core.ports import EventLog
 
 SCHEMA_VERSION = 1
-# Fields that may carry personal data or secrets: redacted before anything reaches the disk.
-REDACTED_FIELDS = ("arguments", "uri", "server_command", "preview")
-_REDACTED = frozenset(REDACTED_FIELDS)
+# Fields that may carry personal data or secrets: redacted before anything reaches the disk. ``item`` and
+# ``reason`` too: a sanitize finding names its item, a refusal may quote the URI, prompt or argument key it
+# refused. (``reason`` goes through a memo: most calls carry one of a few fixed texts.)
+REDACTED_FIELDS = ("arguments", "uri", "server_command", "preview", "item")
+_REDACTED = frozenset((*REDACTED_FIELDS, "reason"))
+_REASON_MEMO = 512
 FSYNC_POLICIES = ("always", "interval", "never")
 FAILURE_MODES = ("deny", "continue")
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
@@ -81,6 +84,7 @@ class AuditFile:
         self._dumps: Callable[..., bytes] | None = None
         self._preview_chars = 0
         self._redactor: Redactor | None = None  # built on first use: it is not needed before the server starts
+        self._reasons: dict[str, str] = {}  # reason -> its redacted text
         if redaction:
             self._redactor = self._new_redactor(redaction)
         # Failed writes not yet accounted for in the log, and a gap record owed before the next record.
@@ -479,10 +483,21 @@ class AuditFile:
         for field in REDACTED_FIELDS:
             if field in redacted:
                 redacted[field] = redactor.redact_value(redacted[field])
+        reason = record.get("reason")
+        if type(reason) is str:  # the same few texts on every call ("allowed by policy"): redacted once each
+            memo = self._reasons
+            redacted["reason"] = memo.get(reason) or self._remember_reason(reason, redactor)
         preview = redacted.get("preview")
         if isinstance(preview, str) and len(preview) > self._preview_chars:
             # Cut after redacting: a secret straddling the cut was still seen whole by the redactor.
             redacted["preview"] = preview[: self._preview_chars]
+        return redacted
+
+    def _remember_reason(self, reason: str, redactor: Redactor) -> str:
+        redacted = str(redactor.redact_value(reason))
+        if len(self._reasons) >= _REASON_MEMO:
+            self._reasons.clear()  # a flood of distinct reasons (they quote what was refused) costs no memory
+        self._reasons[reason] = redacted
         return redacted
 
     def close(self) -> None:
