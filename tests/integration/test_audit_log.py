@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from tests.integration.conftest import StartProxy
-from tests.integration.harness import LILITH
+from tests.integration.harness import HOSTILE, LILITH, lilith_run
 
 
 def _verify(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -123,3 +123,23 @@ def test_fsync_always_works_end_to_end(start_proxy: StartProxy) -> None:
     assert run.proxy.close() == 0
     assert _verify(run.audit).returncode == 0
     assert sum(1 for line in run.audit.read_text().splitlines() if '"decision"' in line) == 5
+
+
+def test_a_second_lilith_on_the_same_log_refuses_to_start(start_proxy: StartProxy, tmp_path: Path) -> None:
+    first = start_proxy()
+    first.proxy.initialize()
+    first.proxy.tool("echo", {"n": 1})
+    record = tmp_path / "second-received.jsonl"
+    done = subprocess.run(
+        lilith_run("--audit-log", str(first.audit), server=[*HOSTILE, "--record", str(record)]),
+        input=b"",
+        capture_output=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert b"being written by another running Lilith" in done.stderr
+    assert not record.exists()  # no server was started
+    first.proxy.tool("echo", {"n": 2})
+    assert first.proxy.close() == 0
+    done_verify = _verify(first.audit)
+    assert done_verify.returncode == 0, done_verify.stdout

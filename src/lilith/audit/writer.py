@@ -99,10 +99,15 @@ class AuditFile:
             self._fd = os.open(path, _OPEN_FLAGS, 0o600)
             info = os.fstat(self._fd)
             regular = stat.S_ISREG(info.st_mode)
+            if regular:
+                _claim(self._fd, path)
             # Only a regular file has a tail to continue (a device such as /dev/full never ends).
             last, torn = last_whole_line(path) if regular else (None, b"")
         except OSError as exc:
             raise ConfigError(f"cannot open audit log {path!r}: {exc.strerror}") from None
+        except ConfigError:
+            os.close(self._fd)
+            raise
         self._lock = threading.Lock()
         self._seq = 0  # the last seq handed out (a failed write uses one up: the gap shows in the chain)
         self._last_seq = 0  # the seq of the newest record of this run actually in the file
@@ -370,6 +375,8 @@ class AuditFile:
             with contextlib.suppress(OSError):
                 os.rename(target, self.path)
             raise AuditWriteError(f"{self.path}: cannot start a new file after rotation: {exc.strerror}") from None
+        with contextlib.suppress(ConfigError):
+            _claim(fd, self.path)  # a new file nobody else has opened yet: this cannot be refused
         os.close(self._fd)
         self._fd, self._size, self._dirty, self._next_number = fd, 0, False, number + 1
         self._rotated_from = (os.path.basename(target), reason)
@@ -517,6 +524,19 @@ class AuditFile:
             self._witness(head)
         if self._last_seq and self._log is not None:  # the same witness through another channel (stderr)
             self._log.log("info", "audit_log_closed", file=self.path, last_seq=self._last_seq, last_hash=self._prev)
+
+
+def _claim(fd: int, path: str) -> None:
+    """One writer per log: a second Lilith appending to the same file would fork its hash chain at once (and
+    race the head file and rotation). The lock is advisory and held until the descriptor is closed."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ConfigError(
+            f"audit log {path!r} is being written by another running Lilith: give each Lilith its own --audit-log"
+        ) from None
 
 
 def _first_record(path: str) -> dict[str, Any] | None:
