@@ -690,3 +690,32 @@ def test_reasons_and_sanitize_items_are_redacted_and_fixed_reasons_are_memoised(
     records = _records(path)
     assert "<email:" in records[0]["reason"] and records[-1]["reason"] == "allowed by policy"
     assert len(audit._reasons) == 3
+
+
+def test_a_head_several_rotations_behind_is_found_through_the_rotation_links(tmp_path: Path) -> None:
+    live = tmp_path / "audit.jsonl"
+    audit = AuditFile(str(live), KEY, "interval", rotation=Rotation(max_bytes=600))
+    audit.record({"event": "decision", "n": 0})
+    audit.sync()  # the head names record 1
+    for n in range(1, 12):  # a burst within the second before the next refresh: several rotations
+        audit.record({"event": "decision", "n": n, "arguments": {"pad": "x" * 200}})
+    os.close(audit._fd)  # killed: the head still names record 1, three files back
+    assert len(log_set(str(live))) >= 4
+    AuditFile(str(live), KEY, "interval").close()
+    assert "head_mismatch" not in _events(live)
+    verdict = verify_files(log_set(str(live)), KEY)
+    assert verdict.ok, str(verdict)
+
+
+def test_a_rotated_file_whose_link_does_not_check_out_is_no_witness(tmp_path: Path) -> None:
+    live = tmp_path / "audit.jsonl"
+    audit = AuditFile(str(live), KEY, "interval", rotation=Rotation(max_bytes=600))
+    audit.record({"event": "decision", "n": 0})
+    audit.sync()
+    for n in range(1, 12):
+        audit.record({"event": "decision", "n": n, "arguments": {"pad": "x" * 200}})
+    os.close(audit._fd)
+    second = Path(log_set(str(live))[1])
+    second.write_bytes(second.read_bytes() + b"{}\n")  # its end no longer matches the next file's link
+    AuditFile(str(live), KEY, "interval").close()
+    assert "head_mismatch" in _events(live)

@@ -43,6 +43,7 @@ FSYNC_POLICIES = ("always", "interval", "never")
 FAILURE_MODES = ("deny", "continue")
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 _HEAD_SCAN_BYTES = 64 << 20  # how far back start-up looks for the record a lagging head names
+_CHAIN_FILES = 64  # and through how many rotated files at most
 # Records whose writers refuse their message when the record fails (a call denied, an answer or a listing
 # withheld, pins not saved): only these can be revoked. Lifecycle records describe what happens anyway.
 _REFUSED_ON_FAILURE = frozenset({"decision", "result", "taints_changed", "sanitize", "tools_pinned", "pin_mismatch"})
@@ -151,10 +152,10 @@ class AuditFile:
                 return
             if last is not None and line_hash(last) == head.hash:
                 return
-            predecessor = self._predecessor(last is None)
-            if last is None and predecessor is not None and self._resumes(predecessor, head.hash):
+            rotated = self._rotated_chain(self._predecessor(last is None))
+            if last is None and rotated and self._resumes(rotated, head.hash):
                 return
-            files = [self.path] if predecessor is None else [predecessor, self.path]
+            files = [*reversed(rotated), self.path]
             if last is not None and witnessed(files, head.hash, limit=_HEAD_SCAN_BYTES):
                 return  # the head lags behind the end: a run was killed between two refreshes
             earlier = {"head_seq": head.seq, "head_session": head.session, "head_hash": head.hash}
@@ -166,18 +167,42 @@ class AuditFile:
         except (OSError, ConfigError) as exc:
             self._note({"event": "head_mismatch", "problem": f"the head could not be checked: {exc}"}, "error")
 
-    def _resumes(self, predecessor: str, head_hash: str) -> bool:
-        """An empty live file whose head names the rotated file's last record, or (killed within a second of
-        a rotation, before the head caught up) one a little before it: the chain goes on from that file."""
+    def _resumes(self, rotated: list[str], head_hash: str) -> bool:
+        """An empty live file whose head names the newest rotated file's last record, or (killed within a
+        second of a rotation, before the head caught up) one a little before it: the chain goes on from there."""
         from lilith.audit.head import last_line_hash, witnessed
 
-        end = last_line_hash(predecessor)
-        if end is None or not (end == head_hash or witnessed([predecessor], head_hash, limit=_HEAD_SCAN_BYTES)):
+        end = last_line_hash(rotated[0])
+        if end is None:
+            return False
+        if end != head_hash and not witnessed(rotated[::-1], head_hash, limit=_HEAD_SCAN_BYTES):
             return False
         self._prev = end
-        self._rotated_from = (os.path.basename(predecessor), "resumed")
+        self._rotated_from = (os.path.basename(rotated[0]), "resumed")
         self._gap = True
         return True
+
+    def _rotated_chain(self, newest: str | None) -> list[str]:
+        """``newest`` and the rotated files it continues, newest first: each file's first record
+        (``log_rotated``) names the one before it, and is followed only while its ``previous_hash`` is that
+        file's last line. A head can lag behind several rotations when a run that wrote fast was killed; a
+        file outside these links is no witness. Bounded: start-up reads at most ``_HEAD_SCAN_BYTES``."""
+        from lilith.audit.head import last_line_hash
+
+        chain: list[str] = []
+        budget = _HEAD_SCAN_BYTES
+        current = newest
+        while current is not None and len(chain) < _CHAIN_FILES and budget > 0:
+            size = _regular_size(current)
+            if size is None:
+                break
+            chain.append(current)
+            budget -= size
+            before = _continues(current)
+            if before is None or last_line_hash(before[0]) != before[1]:
+                break
+            current = before[0]
+        return chain
 
     def _predecessor(self, empty: bool) -> str | None:
         """The rotated file this log continues: the one its first record names (``log_rotated``), or for an
@@ -186,9 +211,10 @@ class AuditFile:
         if empty:
             numbers = rotated_numbers(self.path)
             return rotated_name(self.path, numbers[-1]) if numbers else None
-        first = _first_record(self.path)
-        named = first.get("previous_file") if first is not None and first.get("event") == "log_rotated" else None
-        return os.path.join(os.path.dirname(self.path), named) if isinstance(named, str) and "/" not in named else None
+        from lilith.audit.head import last_line_hash
+
+        continued = _continues(self.path)
+        return continued[0] if continued is not None and last_line_hash(continued[0]) == continued[1] else None
 
     def _note(self, record: dict[str, Any], level: str) -> None:
         """A finding about the log's past, chained first; until it is in the log the old head is kept, so the
@@ -540,13 +566,36 @@ def _claim(fd: int, path: str) -> None:
 
 
 def _first_record(path: str) -> dict[str, Any] | None:
-    """A log's first record, or None (no such file, or not a record)."""
+    """A log's first record, or None (no such regular file, or not a record). Never waits on a FIFO."""
     try:
-        with open(path, "rb") as handle:
-            line = handle.readline(1 << 20)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        line = handle.readline(1 << 20)
     return first_record(line)
+
+
+def _continues(path: str) -> tuple[str, str] | None:
+    """The rotated file ``path`` continues and the hash it names for that file's last line, from its first
+    record (``log_rotated``); None if it continues nothing."""
+    first = _first_record(path)
+    if first is None or first.get("event") != "log_rotated":
+        return None
+    named, previous_hash = first.get("previous_file"), first.get("previous_hash")
+    if not isinstance(named, str) or "/" in named or not isinstance(previous_hash, str):
+        return None
+    return os.path.join(os.path.dirname(path), named), previous_hash
+
+
+def _regular_size(path: str) -> int | None:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def _revocable(record: dict[str, Any]) -> bool:
