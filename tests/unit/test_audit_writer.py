@@ -719,3 +719,18 @@ def test_a_rotated_file_whose_link_does_not_check_out_is_no_witness(tmp_path: Pa
     second.write_bytes(second.read_bytes() + b"{}\n")  # its end no longer matches the next file's link
     AuditFile(str(live), KEY, "interval").close()
     assert "head_mismatch" in _events(live)
+
+
+def test_a_whole_last_record_without_its_newline_is_ended_and_chained_on(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    audit = AuditFile(str(path), KEY, "never")
+    audit.record({"event": "decision", "n": 1})
+    audit.record({"event": "decision", "n": 2})
+    audit.close()
+    path.write_bytes(path.read_bytes()[:-1])  # the newline of record 2 never made it
+    audit = AuditFile(str(path), KEY, "never")
+    audit.record({"event": "decision", "n": 3})
+    audit.close()
+    assert [r.get("n") for r in _records(path)] == [1, 2, 3]
+    verdict = verify(path.read_bytes(), KEY)
+    assert verdict.ok, str(verdict)

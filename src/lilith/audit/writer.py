@@ -104,7 +104,15 @@ class AuditFile:
                 _claim(self._fd, path)
             # Only a regular file has a tail to continue (a device such as /dev/full never ends).
             last, torn = last_whole_line(path) if regular else (None, b"")
+            if torn and first_record(torn) is not None:
+                # A whole record whose newline never made it (a short write that could not be cut off): end
+                # its line and chain on it, instead of taking it for a torn one.
+                os.write(self._fd, b"\n")
+                last, torn = torn, b""
+                info = os.fstat(self._fd)
         except OSError as exc:
+            with contextlib.suppress(OSError, AttributeError):
+                os.close(self._fd)
             raise ConfigError(f"cannot open audit log {path!r}: {exc.strerror}") from None
         except ConfigError:
             os.close(self._fd)
