@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 from pathlib import Path
 
@@ -143,3 +144,19 @@ def test_a_second_lilith_on_the_same_log_refuses_to_start(start_proxy: StartProx
     assert first.proxy.close() == 0
     done_verify = _verify(first.audit)
     assert done_verify.returncode == 0, done_verify.stdout
+
+
+def test_without_a_key_lilith_creates_one_privately_and_says_where(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env.pop("LILITH_AUDIT_KEY_FILE", None)
+    done = subprocess.run(
+        lilith_run("--audit-log", str(tmp_path / "a.jsonl")), input=b"", capture_output=True, timeout=30, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    key = tmp_path / "config" / "lilith" / "audit.key"
+    assert "audit_key_created" in done.stderr.decode() and str(key) in done.stderr.decode()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    verified = subprocess.run(
+        [LILITH, "audit", "verify", str(tmp_path / "a.jsonl")], capture_output=True, text=True, timeout=30, env=env
+    )
+    assert verified.returncode == 0, verified.stdout

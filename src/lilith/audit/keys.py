@@ -3,6 +3,7 @@ under the user's config directory and keeps, so logs can be verified later by wh
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from lilith.errors import ConfigError
@@ -37,13 +38,35 @@ def load_or_create_key(explicit: str | None) -> tuple[bytes, str, bool]:
     path, is_default = key_path(explicit)
     if os.path.exists(path) or not is_default:
         return read_key(path), path, False
+    directory = os.path.dirname(path)
     try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        _create(path)
     except FileExistsError:
         return read_key(path), path, False  # another Lilith created it first
     except OSError as exc:
         raise ConfigError(f"cannot create audit key {path!r}: {exc.strerror}") from None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(os.urandom(32).hex().encode() + b"\n")
     return read_key(path), path, True
+
+
+def _create(path: str) -> None:
+    """Write the key under a temporary name, flush it, then link it into place: a Lilith starting at the same
+    moment sees either no key or the whole key (never an empty file), and a machine crash cannot leave a key
+    file without its key — which would make every log written under it unverifiable."""
+    directory = os.path.dirname(path)
+    temporary = os.path.join(directory, f".audit.key.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(os.urandom(32).hex().encode() + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)  # fails with FileExistsError if another Lilith got there first
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+    directory_fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(directory_fd)
+    finally:
+        os.close(directory_fd)
