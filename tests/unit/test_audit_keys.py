@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -48,3 +49,16 @@ def test_processes_starting_together_all_get_the_one_whole_key(tmp_path: Path) -
     assert len(keys) == 1
     assert [out.split()[1] for out, _ in results].count(b"True") == 1
     assert (tmp_path / "lilith" / "audit.key").read_bytes().strip() in keys
+
+
+def test_without_hard_links_the_key_is_created_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("LILITH_AUDIT_KEY_FILE", raising=False)
+
+    def no_links(source: str, target: str) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    key, path, created = load_or_create_key(None)
+    assert created and Path(path).read_bytes() == key + b"\n"
+    assert os.listdir(tmp_path / "lilith") == ["audit.key"]

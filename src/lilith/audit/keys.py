@@ -4,6 +4,7 @@ under the user's config directory and keeps, so logs can be verified later by wh
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 
 from lilith.errors import ConfigError
@@ -55,13 +56,16 @@ def _create(path: str) -> None:
     file without its key — which would make every log written under it unverifiable."""
     directory = os.path.dirname(path)
     temporary = os.path.join(directory, f".audit.key.{os.getpid()}.{os.urandom(4).hex()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    key = os.urandom(32).hex().encode() + b"\n"
+    _write_new(temporary, key)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(os.urandom(32).hex().encode() + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
         os.link(temporary, path)  # fails with FileExistsError if another Lilith got there first
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        _write_new(path, key)  # a filesystem without hard links: create it in place (O_EXCL still decides)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
@@ -70,3 +74,11 @@ def _create(path: str) -> None:
         os.fsync(directory_fd)
     finally:
         os.close(directory_fd)
+
+
+def _write_new(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
