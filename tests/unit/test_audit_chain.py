@@ -145,3 +145,10 @@ def test_a_failing_fsync_denies_under_always(tmp_path: Path, monkeypatch: pytest
     audit = AuditFile(str(tmp_path / "a.jsonl"), KEY, "always")
     with pytest.raises(AuditWriteError, match="fsync failed"):
         audit.record({"event": "decision"})
+
+
+def test_a_stray_first_line_is_named_itself(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    _log(path, 2)
+    verdict = verify(b"\xef\xbb\xbf\n" + path.read_bytes(), KEY)  # a BOM line an editor put in
+    assert not verdict.ok and verdict.line == 1 and "not a record" in str(verdict)

@@ -107,16 +107,15 @@ def verify(data: bytes, key: bytes | None, previous: str = GENESIS) -> Verdict:
                 return Verdict(False, count, "not a record", number)
             torn_at, torn = number, line
             continue
+        # The record that ends a torn line names the fragment's size and hash: any other line there was put in
+        # (a stray first line included), or the fragment was changed.
+        if torn_at is not None and (record.get("event") not in _RESUME_EVENTS or not _explains(record, torn)):
+            return Verdict(False, count, "not a record", torn_at)
         if key is not None and not mac_ok(line, key):
             return Verdict(False, count, "MAC mismatch: the record was changed, or written with another key", number)
         if record.get("prev") != previous:
             return Verdict(False, count, "chain broken: a record before this one was changed, removed or moved", number)
-        if torn_at is not None:
-            # The record that ends a torn line says how long the fragment was: any other line there was
-            # put in, or the fragment was changed.
-            if record.get("event") not in _RESUME_EVENTS or not _explains(record, torn):
-                return Verdict(False, count, "not a record", torn_at)
-            torn_at = None
+        torn_at = None
         previous = line_hash(line)
         count += 1
     if torn_at is not None:
