@@ -734,3 +734,9 @@ def test_a_whole_last_record_without_its_newline_is_ended_and_chained_on(tmp_pat
     assert [r.get("n") for r in _records(path)] == [1, 2, 3]
     verdict = verify(path.read_bytes(), KEY)
     assert verdict.ok, str(verdict)
+
+
+def test_a_live_log_named_like_a_rotated_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="names a rotated file"):
+        AuditFile(str(tmp_path / "audit.2026"), KEY)
+    assert not (tmp_path / "audit.2026").exists()

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lilith.audit.chain import GENESIS, Sealer, first_record, last_whole_line, line_hash, torn_fields
-from lilith.audit.rotation import Rotation, rotated_name, rotated_numbers
+from lilith.audit.rotation import Rotation, rotated_name, rotated_numbers, rotation_number
 from lilith.errors import AuditWriteError, ConfigError, RedactionFailed
 
 if TYPE_CHECKING:
@@ -96,6 +96,11 @@ class AuditFile:
         self._torn = b""  # a partial record ending the file, not yet explained by a record after it
         self._rotated_from: tuple[str, str] | None = None  # (rotated file, reason) not yet announced
         self._gap = False
+        if rotation_number(path) is not None:
+            raise ConfigError(
+                f"audit log name {path!r} ends in .<number>, which names a rotated file (verify and query would "
+                "take it for one): choose another name, such as audit-2026.jsonl"
+            )
         try:
             self._fd = os.open(path, _OPEN_FLAGS, 0o600)
             info = os.fstat(self._fd)
