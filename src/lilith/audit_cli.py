@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import re
 import sys
 from collections.abc import Callable
@@ -164,11 +165,24 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if verdict.ok else EXIT_BROKEN
 
 
+def _readable_anywhere() -> None:
+    """Whatever the locale's encoding, a character it lacks is written as an escape, never an exception."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
 def _tail(args: argparse.Namespace) -> int:
-    from lilith.audit.render import use_colour
+    from lilith.audit.render import is_terminal, use_colour
     from lilith.audit.tail import Tail
 
-    tail = Tail(args.file, sys.stdout, as_json=args.json, colour=use_colour(args.color, sys.stdout))
+    _readable_anywhere()
+    tail = Tail(
+        args.file,
+        sys.stdout,
+        as_json=args.json,
+        colour=use_colour(args.color, sys.stdout),
+        terminal=is_terminal(sys.stdout),
+    )
     try:
         tail.run(args.lines, args.follow)
     except BrokenPipeError:  # piped into `head`: not an error
@@ -179,8 +193,9 @@ def _tail(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     import time
 
+    from lilith.audit.index import NOT_REGULAR
     from lilith.audit.query import Filters, parse_time, query
-    from lilith.audit.render import render_line, use_colour
+    from lilith.audit.render import is_terminal, json_line, render_line, use_colour
 
     now = time.time()
     filters = Filters(
@@ -191,15 +206,20 @@ def _query(args: argparse.Namespace) -> int:
         session=args.session,
         event=args.event,
     )
+    _readable_anywhere()
     colour = use_colour(args.color, sys.stdout)
+    terminal = is_terminal(sys.stdout)
     out = sys.stdout
+    answer = query(args.file, filters)
     try:
-        for line in query(args.file, filters):
-            out.write((line.decode("utf-8", "replace") if args.json else render_line(line, colour)) + "\n")
+        for line in answer.lines:
+            out.write((json_line(line, terminal) if args.json else render_line(line, colour)) + "\n")
         out.flush()
     except BrokenPipeError:
         sys.stdout = sys.stderr
-    return 0
+    for path in answer.unreadable:  # the answer is incomplete: say which files, and exit 1
+        print(f"lilith audit query: skipped {path!r}: {NOT_REGULAR}", file=sys.stderr)
+    return EXIT_BROKEN if answer.unreadable else 0
 
 
 def _schema() -> int:

@@ -8,8 +8,9 @@
     │   ├── InvalidRequest           -32600: JSON, but not an acceptable JSON-RPC message
     │   └── InvalidParams            -32602: a well-formed request whose params are unacceptable
     ├── ServerStartError             the MCP server could not be started
-    └── AuditWriteError              an audit record could not be written (fail closed)
-        └── RedactionFailed          a record could not be redacted (always denies)
+    ├── AuditWriteError              an audit record could not be written (fail closed)
+    │   └── RedactionFailed          a record could not be redacted (always denies)
+    └── AuditReadError               `lilith audit tail|query` cannot read a log as one (exit code 2)
 
 Errors that are the peer's fault (ProtocolError) become JSON-RPC errors for that one message; errors that
 are ours are logged and, for a request, answered with -32603, never passed through.
@@ -85,3 +86,8 @@ class AuditWriteError(LilithError):
 class RedactionFailed(AuditWriteError):
     """A record could not be redacted: a bug in Lilith, never a reason to write the raw value. It always
     denies, whatever ``--audit-failure`` says (that switch is about the disk, not about secrets)."""
+
+
+class AuditReadError(LilithError):
+    """A file given to ``lilith audit tail`` or ``query`` is not a regular file (a FIFO planted at a log's
+    name, a device), or the log kept changing while a query read it back."""

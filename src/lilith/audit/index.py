@@ -6,21 +6,27 @@ filter on. On each query the index catches up with what was appended since. A fi
 (device, inode) moved to another name (rotation) keeps its rows; a file that was cut shorter, or whose
 last indexed line no longer hashes the same (replaced or rewritten), is indexed again from the start.
 The log stays the source of truth: results are read back from the log files themselves.
+
+The logs read may be tampered with or made by hand (that is when they get read): a file that is not a
+regular file is skipped (never waited on, as a FIFO would make a plain ``open`` do), and a field of the
+wrong type, or a number SQLite cannot hold, is indexed as NULL, exactly as ``record_key`` reads it back.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import math
 import os
 import sqlite3
 import stat
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
 from lilith.audit.rotation import INDEX_SUFFIX
+from lilith.errors import AuditReadError
 
 FORMAT = 2  # PRAGMA user_version of the index; another value means rebuild (2: revoked records)
 _SCHEMA = """
@@ -36,6 +42,8 @@ CREATE INDEX IF NOT EXISTS records_session ON records (session);
 CREATE INDEX IF NOT EXISTS records_event ON records (event, decision);
 """
 _BATCH = 5000
+_SQL_INT_MIN, _SQL_INT_MAX = -(1 << 63), (1 << 63) - 1  # SQLite INTEGER; orjson reads ints up to 2**64 - 1
+NOT_REGULAR = "not a regular file (a log is never a FIFO, a device or a directory)"
 
 
 class Hit(NamedTuple):
@@ -46,8 +54,30 @@ class Hit(NamedTuple):
     seq: int | None
 
 
+class StaleIndexError(Exception):
+    """The index does not match the log (or holds nonsense): rebuild it. Never shown to the user."""
+
+
 def index_path(live: str) -> str:
     return live + INDEX_SUFFIX
+
+
+def open_log(path: str) -> BinaryIO:
+    """``path`` opened for reading, if it is a regular file; AuditReadError if not. Opened without blocking,
+    so a FIFO planted at a log's name cannot stall the reader. Raises OSError (FileNotFoundError included)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise AuditReadError(f"{path!r} is {NOT_REGULAR}")
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def record_key(record: dict[str, Any]) -> tuple[str | None, int | None]:
+    """(session, seq) as the index stores them: what a hit is checked against when read back."""
+    return _text(record.get("session")), _sql_int(record.get("seq"))
 
 
 class AuditIndex:
@@ -68,6 +98,8 @@ class AuditIndex:
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={FORMAT}")
         self._names: dict[int, str] = {}  # file id -> current path, after update()
+        self.in_memory = in_memory
+        self.unreadable: list[str] = []  # files of the set skipped by the last update(): not regular files
 
     def close(self) -> None:
         self._db.close()
@@ -81,13 +113,20 @@ class AuditIndex:
             known = {(row[2], row[3]): row for row in db.execute("SELECT * FROM files")}
             current: set[int] = set()
             self._names = {}
+            self.unreadable = []
             for path in paths:
-                info = os.stat(path)
-                row = known.get((info.st_dev, info.st_ino))
-                file_id, start, last_start, last_hash = self._resume_point(path, info, row)
-                current.add(file_id)
-                self._names[file_id] = path
-                added += self._index_from(file_id, path, start, last_start, last_hash)
+                try:
+                    handle = open_log(path)
+                except AuditReadError:
+                    self.unreadable.append(path)
+                    continue
+                with handle:
+                    info = os.fstat(handle.fileno())
+                    row = known.get((info.st_dev, info.st_ino))
+                    file_id, start, last_start, last_hash = self._resume_point(handle, path, info, row)
+                    current.add(file_id)
+                    self._names[file_id] = path
+                    added += self._index_from(file_id, handle, start, last_start, last_hash)
             for row in known.values():
                 if row[0] not in current:  # gone, or replaced by a file with another identity
                     db.execute("DELETE FROM records WHERE file_id = ?", (row[0],))
@@ -98,7 +137,9 @@ class AuditIndex:
             raise
         return added
 
-    def _resume_point(self, path: str, info: os.stat_result, row: tuple[Any, ...] | None) -> tuple[int, int, int, str]:
+    def _resume_point(
+        self, handle: BinaryIO, path: str, info: os.stat_result, row: tuple[Any, ...] | None
+    ) -> tuple[int, int, int, str]:
         """(file id, offset to index from, start of the last indexed line, its hash)."""
         db = self._db
         if row is None:
@@ -109,27 +150,32 @@ class AuditIndex:
             return int(cursor.lastrowid or 0), 0, 0, ""
         file_id, _, _, _, indexed_to, last_start, last_hash = row
         db.execute("UPDATE files SET name = ? WHERE id = ?", (path, file_id))
-        if indexed_to <= info.st_size and _line_hash(path, last_start, indexed_to) == last_hash:
+        if (
+            _offsets(last_start, indexed_to)  # anything else is a damaged index
+            and indexed_to <= info.st_size
+            and _line_hash(handle, last_start, indexed_to) == last_hash
+        ):
             return file_id, indexed_to, last_start, last_hash
         db.execute("DELETE FROM records WHERE file_id = ?", (file_id,))  # cut shorter or rewritten: start over
         return file_id, 0, 0, ""
 
-    def _index_from(self, file_id: int, path: str, start: int, last_start: int, last_hash: str) -> int:
+    def _index_from(self, file_id: int, handle: BinaryIO, start: int, last_start: int, last_hash: str) -> int:
         db = self._db
         added = 0
         pos = start
         last: bytes | None = None
         batch: list[tuple[Any, ...]] = []
-        for line_start, line in _whole_lines(path, start):
+        for line_start, line in _whole_lines(handle, start):
             pos = line_start + len(line) + 1
             last_start, last = line_start, line
-            row = _fields(line)
-            if row is None:
+            record = _record(line)
+            if record is None:
                 continue  # a torn line: nothing to find by
+            row = _fields(record)
             batch.append((file_id, line_start, len(line), *row))
             if row[3] == "record_revoked":
                 added += self._insert(batch)
-                self._revoke(row[1], line)
+                self._revoke(row[1], record)
             elif len(batch) >= _BATCH:
                 added += self._insert(batch)
         added += self._insert(batch)
@@ -148,11 +194,11 @@ class AuditIndex:
             batch.clear()
         return count
 
-    def _revoke(self, session: str | None, line: bytes) -> None:
+    def _revoke(self, session: str | None, record: dict[str, Any]) -> None:
         """A ``record_revoked`` record: the record it names did not take effect (its flush failed and its
         call was refused), so it is indexed as decision ``revoked``, never found as an ``allow``."""
-        seq = orjson.loads(line).get("revoked_seq")
-        if isinstance(seq, int) and session is not None:
+        seq = _sql_int(record.get("revoked_seq"))
+        if seq is not None and session is not None:
             self._db.execute(
                 "UPDATE records SET decision = 'revoked' WHERE session = ? AND seq = ? AND event = 'decision'"
                 " AND decision IN ('allow', 'would-deny')",
@@ -162,48 +208,61 @@ class AuditIndex:
     def search(self, where: str, params: list[Any]) -> list[Hit]:
         """Records matching ``where`` (SQL over the records table's columns), in log order."""
         rows = self._db.execute(f"SELECT file_id, pos, len, session, seq FROM records WHERE {where}", params)  # noqa: S608 - where is built from fixed clauses, values are bound
+        found = [row for row in rows if row[0] in self._names]
+        if not all(_is_count(row[1]) and _is_count(row[2]) for row in found):
+            raise StaleIndexError("an offset or a length in the index is not one")
         order = {file_id: n for n, file_id in enumerate(self._names)}
-        hits = sorted(rows, key=lambda row: (order.get(row[0], -1), row[1]))
-        return [Hit(self._names[row[0]], row[1], row[2], row[3], row[4]) for row in hits if row[0] in self._names]
+        hits = sorted(found, key=lambda row: (order[row[0]], row[1]))
+        return [Hit(self._names[row[0]], row[1], row[2], row[3], row[4]) for row in hits]
 
 
-def _line_hash(path: str, start: int, end: int) -> str:
+def _offsets(start: Any, end: Any) -> bool:
+    """Could these be where the last indexed line starts and where indexing stopped? (An index can be
+    damaged or edited by hand: SQLite keeps whatever type it is given.)"""
+    return _is_count(start) and _is_count(end) and (start < end or start == end == 0)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _line_hash(handle: BinaryIO, start: int, end: int) -> str:
     if end == 0:
         return ""
-    with open(path, "rb") as handle:
-        handle.seek(start)
-        line = handle.read(end - start)
+    handle.seek(start)
+    line = handle.read(end - start)
     return hashlib.sha256(line[:-1]).hexdigest() if line.endswith(b"\n") else "?"
 
 
-def _whole_lines(path: str, start: int) -> Iterator[tuple[int, bytes]]:
+def _whole_lines(handle: BinaryIO, start: int) -> Iterator[tuple[int, bytes]]:
     """(offset, line without its newline) for every whole line from ``start``; a line still being written
     (no newline yet) is left for the next update."""
-    with open(path, "rb") as handle:
-        handle.seek(start)
-        offset = start
-        pending = b""
-        while chunk := handle.read(1 << 20):
-            pending += chunk
-            lines = pending.split(b"\n")
-            pending = lines.pop()
-            for line in lines:
-                yield offset, line
-                offset += len(line) + 1
+    handle.seek(start)
+    offset = start
+    pending = b""
+    while chunk := handle.read(1 << 20):
+        pending += chunk
+        lines = pending.split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            yield offset, line
+            offset += len(line) + 1
 
 
-def _fields(line: bytes) -> tuple[Any, ...] | None:
+def _record(line: bytes) -> dict[str, Any] | None:
     try:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(record, dict):
-        return None
-    ts = record.get("ts")
+    return record if isinstance(record, dict) else None
+
+
+def _fields(record: dict[str, Any]) -> tuple[Any, ...]:
+    session, seq = record_key(record)
     return (
-        ts if isinstance(ts, int | float) and not isinstance(ts, bool) else None,
-        _text(record.get("session")),
-        record.get("seq") if isinstance(record.get("seq"), int) else None,
+        _sql_real(record.get("ts")),
+        session,
+        seq,
         _text(record.get("event")),
         _text(record.get("decision")),
         _text(record.get("method")),
@@ -213,6 +272,23 @@ def _fields(line: bytes) -> tuple[Any, ...] | None:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _sql_int(value: Any) -> int | None:
+    """An int SQLite can store (a bool is not a number here, a float is not a sequence number)."""
+    if isinstance(value, int) and not isinstance(value, bool) and _SQL_INT_MIN <= value <= _SQL_INT_MAX:
+        return value
+    return None
+
+
+def _sql_real(value: Any) -> float | None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any double
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _private_file(path: str) -> None:

@@ -1,7 +1,9 @@
 """``lilith audit query``: find records by tool, decision, time, session or event, through the index.
 
 Every hit is read back from the log and checked against the index (same session and sequence number at
-that offset); if the log changed under the index, the index is rebuilt and the query run again.
+that offset); if the log changed under the index, the index is rebuilt and the query run again. A file of
+the set that is not a regular file is skipped and named in the answer; an index SQLite cannot use (a full
+disk, a damaged file) gives way to one in memory.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import os
 import sqlite3
 import sys
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
-from lilith.audit.index import AuditIndex, Hit, index_path
-from lilith.audit.rotation import log_set, rotation_number, seconds_of
+from lilith.audit.index import AuditIndex, Hit, StaleIndexError, index_path, open_log, record_key
+from lilith.audit.rotation import log_set, rotated_numbers, rotation_number, seconds_of
+from lilith.errors import AuditReadError
 
 _GLOB_CHARS = frozenset("*?[")
+_ATTEMPTS = 3  # a rebuild, then one more try with a fresh index, before saying the log keeps changing
 
 
 class Filters(NamedTuple):
@@ -31,8 +35,9 @@ class Filters(NamedTuple):
     event: str | None = None
 
 
-class StaleIndexError(Exception):
-    """A hit no longer matches the log at its offset."""
+class Answer(NamedTuple):
+    lines: list[bytes]  # the raw lines of the matching records, in log order
+    unreadable: list[str]  # files of the set that were skipped: not regular files
 
 
 def parse_time(text: str, now: float) -> float:
@@ -70,35 +75,50 @@ def where_clause(filters: Filters) -> tuple[str, list[Any]]:
     return (" AND ".join(clauses) or "1"), params
 
 
-def query(path: str, filters: Filters) -> Iterator[bytes]:
-    """The raw lines of the matching records, in log order."""
-    paths = [path] if rotation_number(path) is not None else log_set(path)
+def query(path: str, filters: Filters) -> Answer:
+    """The matching records of ``path``'s set (or of ``path`` alone, for a rotated file)."""
     where, params = where_clause(filters)
-    for attempt in (1, 2):
-        index = _open_index(path)
+    in_memory = False
+    for _ in range(_ATTEMPTS):
+        paths = _files_of(path)  # again each time: the set may have rotated meanwhile
+        index = _open_index(path, in_memory)
         try:
             index.update(paths)
-            hits = index.search(where, params)
-            lines = list(_read_back(hits))
+            return Answer(list(_read_back(index.search(where, params))), index.unreadable)
         except StaleIndexError:
-            if attempt == 2:
-                raise
-            _discard(index, path)
-            continue
+            if not index.in_memory:
+                _discard(index, path)
+        except sqlite3.Error as exc:
+            if index.in_memory:
+                raise AuditReadError(f"cannot index {path!r}: {exc}") from None
+            _say_in_memory(path, exc)
+            in_memory = True
         finally:
             index.close()
-        yield from lines
-        return
+    raise AuditReadError(f"{path!r} kept changing while it was read; run the query again")
 
 
-def _open_index(path: str) -> AuditIndex:
-    try:
-        return AuditIndex(path)
-    except sqlite3.Error as exc:  # a read-only directory, say: the query still works, only slower next time
-        print(
-            f"lilith audit query: index {index_path(path)!r} unavailable ({exc}); indexing in memory", file=sys.stderr
-        )
-        return AuditIndex(path, in_memory=True)
+def _files_of(path: str) -> list[str]:
+    """A rotated file (FILE.N) alone; a live log with its rotated files, also one whose own name ends in a
+    number (``audit.2026``, with ``audit.2026.1`` … next to it)."""
+    if rotation_number(path) is not None and not rotated_numbers(path):
+        return [path]
+    return log_set(path)
+
+
+def _open_index(path: str, in_memory: bool) -> AuditIndex:
+    if not in_memory:
+        try:
+            return AuditIndex(path)
+        except sqlite3.Error as exc:  # a read-only directory, say: the query still works, only slower next time
+            _say_in_memory(path, exc)
+    return AuditIndex(path, in_memory=True)
+
+
+def _say_in_memory(path: str, problem: sqlite3.Error) -> None:
+    print(
+        f"lilith audit query: index {index_path(path)!r} unavailable ({problem}); indexing in memory", file=sys.stderr
+    )
 
 
 def _discard(index: AuditIndex, path: str) -> None:
@@ -109,18 +129,26 @@ def _discard(index: AuditIndex, path: str) -> None:
 
 
 def _read_back(hits: list[Hit]) -> Iterator[bytes]:
-    handles: dict[str, Any] = {}
+    handles: dict[str, BinaryIO] = {}
     try:
         for hit in hits:
             handle = handles.get(hit.path)
             if handle is None:
-                handle = handles[hit.path] = open(hit.path, "rb")  # noqa: SIM115 - closed below
+                handle = handles[hit.path] = _reopen(hit.path)
             handle.seek(hit.pos)
             line = handle.read(hit.length + 1)
             yield _checked(line, hit)
     finally:
         for handle in handles.values():
             handle.close()
+
+
+def _reopen(path: str) -> BinaryIO:
+    """A file indexed a moment ago; gone or no longer a regular file means the set changed: look again."""
+    try:
+        return open_log(path)
+    except (FileNotFoundError, AuditReadError):
+        raise StaleIndexError(path) from None
 
 
 def _checked(line: bytes, hit: Hit) -> bytes:
@@ -130,6 +158,6 @@ def _checked(line: bytes, hit: Hit) -> bytes:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
         raise StaleIndexError(hit.path) from None
-    if not isinstance(record, dict) or record.get("session") != hit.session or record.get("seq") != hit.seq:
+    if not isinstance(record, dict) or record_key(record) != (hit.session, hit.seq):
         raise StaleIndexError(hit.path)
     return line[:-1]
