@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from lilith.core.gate import answer_text, build_gate
+from lilith.core.answer_text import answer_text
+from lilith.core.gate import build_gate
 from lilith.core.session import Session
 from lilith.errors import PolicyError
 from lilith.policy.loader import parse_policy

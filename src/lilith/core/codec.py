@@ -2,8 +2,9 @@
 
 orjson does the work. Two cases it would get subtly wrong are routed to the standard library instead, so
 nothing is silently changed in transit: integers beyond 64 bits (orjson reads them as floats) and their
-re-serialisation. What is forwarded is always the serialisation of the parsed object that was checked,
-never the raw input, so duplicate keys and parser differentials cannot smuggle anything past a check.
+re-serialisation. Both paths accept the same bytes: UTF-8 only, no byte order mark. What is forwarded is
+always the serialisation of the parsed object that was checked, never the raw input, so duplicate keys and
+parser differentials cannot smuggle anything past a check.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from lilith.errors import ParseError
 _DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
 _LONG_NUMBER = b"0" * 19
 _OPENERS = (b"{", b"[")
+BOM_REFUSED = "UTF-8 byte order mark (BOM) is not supported: line 1 column 1 (char 0)"  # orjson's words
 
 
 def _reject_constant(name: str) -> Any:
@@ -32,7 +34,11 @@ def decode(line: bytes, max_depth: int) -> Any:
         if _LONG_NUMBER not in line.translate(_DIGITS_AS_ZEROS):
             value = orjson.loads(line)
         else:
-            value = json.loads(line, parse_constant=_reject_constant)
+            # Decoded as UTF-8 first: json.loads(bytes) would guess UTF-16/32 or skip a BOM, where orjson refuses.
+            text = line.decode("utf-8")
+            if text.startswith("\ufeff"):
+                raise ValueError(BOM_REFUSED)
+            value = json.loads(text, parse_constant=_reject_constant)
             # What orjson refuses must fail here too: lone surrogates (\ud800) and floats that overflow to inf.
             json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:

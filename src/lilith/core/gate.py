@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from lilith.core.answer_text import answer_text
 from lilith.core.message import Message
 from lilith.core.ports import AuditSink, EventLog
 from lilith.errors import InvalidParams, ProtocolError
@@ -411,40 +412,6 @@ class ToolPinning(Interceptor):
             if len(self._reported) < _REPORTED_LIMIT:  # only once recorded: a failed write is tried again
                 self._reported.add(key)
             self._log.log("warning", "pin_mismatch", tool=finding.tool, change=finding.change, hidden=hide)
-
-
-def answer_text(response: dict[str, Any]) -> str:
-    """What a ``result_matches`` taint rule reads of an answer: its text content, structured content and
-    error message, at most ``RESULT_TEXT_LIMIT`` characters."""
-    from lilith.policy.taint import RESULT_TEXT_LIMIT
-
-    parts: list[str] = []
-    result = response.get("result")
-    if isinstance(result, dict):
-        content = result.get("content")
-        for item in content if isinstance(content, list) else ():
-            text = item.get("text") if isinstance(item, dict) else None
-            if isinstance(text, str):
-                parts.append(text)
-        if "structuredContent" in result:
-            parts.append(_as_text(result["structuredContent"]))
-    error = response.get("error")
-    if isinstance(error, dict):
-        parts.append(_as_text(error.get("message")))
-        if "data" in error:
-            parts.append(_as_text(error["data"]))
-    return "\n".join(parts)[:RESULT_TEXT_LIMIT]
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    import orjson
-
-    try:
-        return orjson.dumps(value, default=str).decode()
-    except TypeError:  # an integer beyond 64 bits
-        return str(value)
 
 
 def _visible(policy: Policy, name: Any) -> bool:

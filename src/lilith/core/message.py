@@ -137,8 +137,9 @@ def _colliding_pair(item: dict[str, Any]) -> tuple[str, str]:
 _ID_TYPES = (str, int, float)
 
 
-def _is_valid_id(value: Any) -> bool:
-    # bool is a subclass of int in Python but never a JSON-RPC id.
+def is_valid_id(value: Any) -> bool:
+    """A string or a number: what JSON-RPC allows as an id (null aside). bool is a subclass of int in
+    Python but never an id."""
     return isinstance(value, _ID_TYPES) and value is not True and value is not False
 
 
@@ -147,7 +148,7 @@ def classify(value: Any) -> Message:
     if not isinstance(value, dict):
         raise InvalidRequest("Invalid Request: a JSON-RPC message must be an object")
     raw_id = value.get("id")
-    usable_id = raw_id if _is_valid_id(raw_id) else None
+    usable_id = raw_id if is_valid_id(raw_id) else None
     if value.get("jsonrpc") != "2.0":
         raise InvalidRequest('Invalid Request: "jsonrpc" must be "2.0"', request_id=usable_id)
     method = value.get("method")

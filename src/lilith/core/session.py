@@ -26,10 +26,12 @@ from lilith.core.message import (
     error_response,
     id_key,
     imitated_method,
+    is_valid_id,
 )
 from lilith.core.ports import AuditSink, EventLog
 from lilith.errors import (
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
@@ -57,8 +59,13 @@ _MAX_RETIRED_IDS = 10_000
 POLICED_METHODS = frozenset({"tools/call", "resources/read", "resources/subscribe", "prompts/get"})
 # Server-to-client requests waiting for the client's answer; beyond this a server's request is refused.
 MAX_SERVER_REQUESTS = 4096
-# Answers worth a ``result`` audit record: those to requests that had a policy decision.
-_RESULT_RECORDED = frozenset({"tools/call", "resources/read", "prompts/get"})
+# Answers worth a ``result`` audit record: those to requests that had a policy decision, and the results of
+# tool calls that ran as tasks (2025-11-25 ``tasks``: a tools/call answers with a task, tasks/result with the
+# tool's result).
+_RESULT_RECORDED = frozenset({"tools/call", "resources/read", "prompts/get", "tasks/result"})
+# Tasks created by this session's tool calls that are remembered (the oldest is forgotten first).
+MAX_TASKS = 10_000
+RULE_UNKNOWN_TASK = "tasks.unknown_task"
 Summariser = Callable[[dict[str, Any], int], dict[str, Any]]
 
 
@@ -161,6 +168,7 @@ class Session:
         self._from_client: dict[IdKey, _Pending] = {}
         self._from_server: dict[IdKey, _Pending] = {}
         self.protocol_version: str | None = None
+        self._negotiated: str | None = None  # the version an initialize result settled on (never a _meta claim)
         self._initialize: dict[str, Any] | None = None
         self._initialized: dict[str, Any] | None = None
         self._internal_seq = 0
@@ -170,6 +178,8 @@ class Session:
         self._denied = 0
         self._progress: dict[IdKey, IdKey] = {}  # progress token -> request id, for deadline extension
         self._retired: dict[IdKey, float] = {}  # id -> until when it stays retired (insertion = time order)
+        # taskId -> the tool whose call created it (None: created twice, by different tools; insertion order)
+        self._tasks: dict[str, str | None] = {}
 
     # ------------------------------------------------------------------ client -> server
     def from_client(self, line: bytes | OversizedLine) -> Effects:
@@ -213,8 +223,11 @@ class Session:
         effects.to_client.extend(encode(done) for done in out.completed)
 
     def _batch_refusal(self, items: list[Any]) -> str | None:
-        if self.protocol_version != BATCH_VERSION:
-            return f"Invalid Request: JSON-RPC batches are only allowed with protocol version {BATCH_VERSION}"
+        if self._negotiated != BATCH_VERSION:
+            return (
+                f"Invalid Request: JSON-RPC batches are only allowed once protocol version {BATCH_VERSION} "
+                "was negotiated by initialize"
+            )
         if not items:
             return "Invalid Request: empty batch"
         if len(items) > self.limits.max_batch:
@@ -260,8 +273,15 @@ class Session:
                 "Invalid Request: this id belongs to a cancelled request whose answer may still arrive; use a new id",
                 request_id=message.id,
             )
-        if self._initialize is None and message.method != "initialize":
+        method = message.method or ""
+        if self._initialize is None and method != "initialize":
             self._learn_version_from_meta(message)
+        task_tool = None
+        if method == "tasks/result":
+            task_tool = self._task_tool(message)
+            if task_tool is None:
+                self._refuse_unknown_task(message, out)
+                return
         decision = self._gate.check(message)
         if decision is not None:
             decision = self._audited(message, decision)
@@ -269,7 +289,6 @@ class Session:
                 out.replies.append(denial(message.id, decision))
                 return
         self._gate.forwarded(message)
-        method = message.method or ""
         if method == "initialize":
             self._initialize = copy.deepcopy(message.body)
         pending = self._from_client[key] = _Pending(method, message.id, out.batch)
@@ -277,11 +296,40 @@ class Session:
             params = message.body.get("params")
             name = params.get("name") if isinstance(params, dict) else None
             pending.tool = name if isinstance(name, str) else None
+        elif task_tool is not None:
+            pending.tool = task_tool  # its answer is that tool's result: the same checks and record
         if self._timeouts:
             self._start_clock(pending, message)
         if out.batch is not None:
             out.batch.waiting.add(key)
         out.forwarded.append(message.body)
+
+    def _task_tool(self, message: Message) -> str | None:
+        """The tool whose call created the task a tasks/result asks for, if this session saw it do so."""
+        params = message.body.get("params")
+        task_id = params.get("taskId") if isinstance(params, dict) else None
+        return self._tasks.get(task_id) if isinstance(task_id, str) else None
+
+    def _refuse_unknown_task(self, message: Message, out: _Out) -> None:
+        """A task this session did not see a tool call create (or saw created twice): its result would reach
+        the client without the answer checks of its tool (``result_matches``, the result record). The
+        specification answers a task unknown to the receiver with -32602; so does Lilith, for this session."""
+        reason = "tasks/result names a task that no tools/call of this session created"
+        decision = self._audited(message, Decision(False, RULE_UNKNOWN_TASK, reason))
+        data = {"rule": decision.rule, "reason": decision.reason}
+        out.replies.append(error_response(message.id, INVALID_PARAMS, f"Lilith: {decision.reason}", data))
+
+    def _note_task(self, tool: str, result: dict[str, Any]) -> None:
+        """A tool call answered with a task (CreateTaskResult): remember which tool its result will be of."""
+        task = result.get("task")
+        task_id = task.get("taskId") if isinstance(task, dict) else None
+        if not isinstance(task_id, str):
+            return
+        tasks = self._tasks
+        known = tasks.pop(task_id, tool)
+        tasks[task_id] = tool if known == tool else None  # one id for two tools: neither set of checks is sure
+        if len(tasks) > MAX_TASKS:
+            del tasks[next(iter(tasks))]
 
     def _learn_version_from_meta(self, message: Message) -> None:
         """Without a handshake (the 2026-07-28 era), each request names its protocol version in ``_meta``."""
@@ -299,6 +347,17 @@ class Session:
         retired[key] = self._clock() + self.limits.request_timeout_max if self._timeouts else _NEVER
         while len(retired) > _MAX_RETIRED_IDS:
             del retired[next(iter(retired))]
+
+    def _server_came_up(self) -> None:
+        """The server's first words: it started. Requests that waited for that now wait as any request does
+        (``request_timeout`` from when they were sent, never sooner than they were promised), and their
+        timing out no longer means the server failed to start."""
+        self._server_spoke = True
+        timeout = self.limits.request_timeout
+        for pending in self._from_client.values():
+            if pending.startup:
+                pending.startup = False
+                pending.deadline = max(pending.deadline, pending.sent + timeout)
 
     def _start_clock(self, pending: _Pending, message: Message) -> None:
         limits = self.limits
@@ -391,9 +450,10 @@ class Session:
         except ProtocolError as exc:
             self._log.log("warning", "server_sent_invalid_json", error=exc.message, preview=_preview(line))
             return effects
-        self._server_spoke = True
+        if not self._server_spoke:
+            self._server_came_up()
         if isinstance(value, list):
-            if self.protocol_version != BATCH_VERSION or not value or len(value) > self.limits.max_batch:
+            if self._negotiated != BATCH_VERSION or not value or len(value) > self.limits.max_batch:
                 self._log.log("warning", "server_batch_refused", size=len(value))
                 return effects
             forwarded: list[dict[str, Any]] = []
@@ -457,7 +517,7 @@ class Session:
             result = message.body.get("result")
             version = result.get("protocolVersion") if isinstance(result, dict) else None
             if isinstance(version, str):
-                self.protocol_version = version
+                self.protocol_version = self._negotiated = version
             if not pending.internal:
                 self._record_initialize(result)
         if pending.internal:
@@ -465,10 +525,15 @@ class Session:
                 self._log.log("error", "handshake_replay_failed", error=message.body["error"])
             return
         body = self._filtered(pending, message.body)
-        if pending.tool is not None:
-            body = self._answered_call(pending, pending.tool, body)
+        tool = pending.tool
+        if tool is not None:
+            body = self._answered_call(pending, tool, body)
         if self._summarise is not None and pending.method in _RESULT_RECORDED:
             body = self._recorded_result(pending, body)
+        if tool is not None and pending.method == "tools/call":
+            result = body.get("result")  # as the client gets it: checked and recorded, or an error instead
+            if type(result) is dict and "task" in result:
+                self._note_task(tool, result)
         self._deliver(pending, body, effects, forwarded)
 
     def _answered_call(self, pending: _Pending, tool: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -630,6 +695,7 @@ class Session:
         self._from_server.clear()
         self._progress.clear()
         self._retired.clear()  # a new server process cannot answer the old one's requests
+        self._tasks.clear()  # ... nor hold the old one's tasks
         self._server_spoke = False  # a restarted server must answer its first request within startup_timeout
         for pending in pending_requests:
             if pending.internal:
@@ -779,7 +845,7 @@ class Session:
         """Drop a cancelled request; return its batch's answers if that was all the batch waited for."""
         params = message.body.get("params")
         request_id = params.get("requestId") if isinstance(params, dict) else None
-        if request_id is None:
+        if not is_valid_id(request_id):  # nothing with such an id is in flight; the notification still goes on
             return None
         key = id_key(request_id)
         if table is self._from_client:

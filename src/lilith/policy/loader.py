@@ -113,6 +113,19 @@ def load_policy(path: str) -> Policy:
 
 
 def parse_policy(text: str, file: str) -> Policy:
+    """The compiled policy, or a PolicyError naming the place: never any other exception, so a bad file is
+    refused with a message at start-up (exit 2) and on reload (the old policy stays), never a traceback."""
+    try:
+        return _parse_policy(text, file)
+    except PolicyError:
+        raise
+    except RecursionError:
+        raise PolicyError("the policy is nested too deeply", file=file) from None
+    except Exception as exc:  # a bug in a validator must still read as a refused file, not a crash
+        raise PolicyError(f"cannot load policy: {type(exc).__name__}: {exc}", file=file) from None
+
+
+def _parse_policy(text: str, file: str) -> Policy:
     doc = load_yaml(text, file)
     root = doc.value
     if not isinstance(root, dict):

@@ -13,6 +13,29 @@ import yaml
 from lilith.errors import PolicyError
 
 Path = tuple[str | int, ...]
+# Far beyond any real policy (32 levels of conditions take under 100), far below what recursion can bear:
+# PyYAML's composer recurses once per level, and 5,000 '[' would otherwise end in a RecursionError.
+MAX_NESTING = 200
+# Values a document may expand to: aliases let a few lines stand for billions of values ("billion laughs").
+MAX_VALUES = 200_000
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing nesting deeper than ``MAX_NESTING`` where it is found."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # untyped in the stubs
+                raise yaml.composer.ComposerError(None, None, f"nesting deeper than {MAX_NESTING} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 class YamlDocument:
@@ -34,13 +57,13 @@ class YamlDocument:
 
 def load_yaml(text: str, file: str) -> YamlDocument:
     try:
-        loader = yaml.SafeLoader(text)  # the reader checks characters here already
+        loader = _Loader(text)  # the reader checks characters here already
     except yaml.reader.ReaderError as exc:
         raise _reader_error(exc, text, file) from None
     try:
         node = loader.get_single_node()
-        positions: dict[Path, tuple[int, int]] = {}
-        value = None if node is None else _build(loader, node, (), positions, file)
+        builder = _Builder(loader, file)
+        value = None if node is None else builder.build(node, ())
     except yaml.reader.ReaderError as exc:
         raise _reader_error(exc, text, file) from None
     except yaml.MarkedYAMLError as exc:
@@ -49,9 +72,11 @@ def load_yaml(text: str, file: str) -> YamlDocument:
         raise PolicyError(f"invalid YAML: {exc.problem or exc.context}", file=file, line=line, col=col) from None
     except yaml.YAMLError as exc:
         raise PolicyError(f"invalid YAML: {exc}", file=file) from None
+    except RecursionError:  # a path the nesting limit does not guard: still an error in the file, not a crash
+        raise PolicyError("invalid YAML: nested too deeply", file=file, line=loader.line + 1) from None
     finally:
         loader.dispose()
-    return YamlDocument(file, value, positions)
+    return YamlDocument(file, value, builder.positions)
 
 
 def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> PolicyError:
@@ -62,33 +87,39 @@ def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> PolicyE
     return PolicyError(f"invalid YAML: character {exc.character!r} is not allowed here", file=file, line=line, col=col)
 
 
-def _build(
-    loader: yaml.SafeLoader, node: yaml.Node, path: Path, positions: dict[Path, tuple[int, int]], file: str
-) -> Any:
-    positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int | float | bool) and key is not None:
-                raise PolicyError(
-                    "mapping keys must be plain values",
-                    file=file,
-                    line=key_node.start_mark.line + 1,
-                    col=key_node.start_mark.column + 1,
-                )
-            if key in result:
-                raise PolicyError(
-                    f"duplicate key {key!r}",
-                    file=file,
-                    line=key_node.start_mark.line + 1,
-                    col=key_node.start_mark.column + 1,
-                )
-            child = (*path, str(key))
-            result[key] = _build(loader, value_node, child, positions, file)
-            positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*path, index), positions, file) for index, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+class _Builder:
+    """Plain values from composed nodes, with the position of each and a budget against alias bombs."""
+
+    __slots__ = ("budget", "file", "loader", "positions")
+
+    def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
+        self.loader = loader
+        self.file = file
+        self.positions: dict[Path, tuple[int, int]] = {}
+        self.budget = MAX_VALUES
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise self._error(node, f"the document expands to more than {MAX_VALUES} values (aliases?)")
+        self.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        loader = self.loader
+        if isinstance(node, yaml.MappingNode):
+            loader.flatten_mapping(node)
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = loader.construct_object(key_node, deep=True)
+                if not isinstance(key, str | int | float | bool) and key is not None:
+                    raise self._error(key_node, "mapping keys must be plain values")
+                if key in result:
+                    raise self._error(key_node, f"duplicate key {key!r}")
+                child = (*path, str(key))
+                result[key] = self.build(value_node, child)
+                self.positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        return loader.construct_object(node, deep=True)
+
+    def _error(self, node: yaml.Node, message: str) -> PolicyError:
+        return PolicyError(message, file=self.file, line=node.start_mark.line + 1, col=node.start_mark.column + 1)

@@ -63,9 +63,10 @@ class PolicyHolder:
         self._stamp = _stamp(self._path)
         try:
             policy = load_policy(self._path)
-        except LilithError as exc:
-            self._log.log("error", "policy_reload_failed", error=str(exc), trigger=why, kept=self._policy.source)
-            self._record({"event": "policy_reload", "outcome": "rejected", "file": self._path, "error": str(exc)})
+        except Exception as exc:  # whatever went wrong, the running policy stays: a reload never stops Lilith
+            error = str(exc) if isinstance(exc, LilithError) else f"{self._path}: {type(exc).__name__}: {exc}"
+            self._log.log("error", "policy_reload_failed", error=error, trigger=why, kept=self._policy.source)
+            self._record({"event": "policy_reload", "outcome": "rejected", "file": self._path, "error": error})
             return False
         applied = {"event": "policy_reload", "outcome": "applied", "file": self._path, "trigger": why}
         digest = _sha256(self._path)
