@@ -339,6 +339,22 @@ def test_no_leaks_idempotent_shutdown_and_threadsafe_wait() -> None:
     assert threading.active_count() == threads_before
 
 
+def test_taken_pipes_are_the_callers_and_keep_what_the_server_wrote_after_the_tree_is_gone(
+    servers: list[ServerProcess],
+) -> None:
+    server = start(servers, fixture_spec("echo"))
+    stdin_fd, stdout_fd = server.take_pipes()
+    os.write(stdin_fd, b"one\ntwo\n")
+    os.close(stdin_fd)  # the caller closes stdin to stop the server; shutdown() no longer does
+    assert server.wait(10.0) == ServerExit(0, None, "exited with status 0", None)  # nothing read yet
+    assert server.shutdown() == server.kill() == server.wait(0)
+    os.fstat(stdout_fd)  # still open after shutdown and kill: a reader drains it at its own pace
+    assert Lines(stdout_fd).read_all() == ["one", "two"]
+    os.close(stdout_fd)
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(stdin_fd)  # closed once, by us
+
+
 def test_reaper_runs_from_fresh_bytecode_or_source(tmp_path: Path) -> None:
     program = supervisor.reaper_program()
     assert program == supervisor._REAPER or supervisor._fresh_bytecode(supervisor._REAPER, program)

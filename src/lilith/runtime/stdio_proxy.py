@@ -4,6 +4,16 @@ Threads with blocking reads, not asyncio: on these machines an event-loop wake-u
 than the whole 0.1 ms budget for added latency, while a blocked ``os.read`` in a dedicated thread wakes
 directly. Each direction has one reader thread; the main thread only handles lifecycle events (client
 gone, server gone, signals), so the hot path never waits on anything but its own pipe.
+
+The main thread never blocks on a peer: a server that stopped reading or a client that stopped reading
+must not keep it from timing requests out, from handling signals or from stopping the server. What it has
+for the client (timeouts, answers for a lost server) goes through a courier thread; what it has for the
+server (cancellations, which are advisory) is written only if that cannot block, and dropped otherwise.
+
+Ending: the server reader owns the server's stdout and reads it to EOF, so answers the server wrote before
+it ended reach the client; whatever is still pending then is answered with an error; then the client pipe
+is shut after the write under way, so a client that reads never sees half a line. The waits are bounded by
+the shutdown grace, renewed while the client keeps reading (see ``Patience``).
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ from __future__ import annotations
 import gc
 import os
 import queue
+import select
 import signal
 import threading
 import time
@@ -24,6 +35,7 @@ from lilith.core.framing import LineFramer, OversizedLine
 from lilith.core.session import Effects, Session
 from lilith.errors import AuditWriteError, ServerStartError
 from lilith.runtime.logs import StderrLog
+from lilith.runtime.pipes import Courier, Patience, Pipe
 from lilith.runtime.policy_holder import PolicyHolder
 from lilith.runtime.supervisor import ServerExit, ServerProcess, ServerSpec, start_server
 
@@ -48,33 +60,6 @@ class _Event:
     detail: Any = None
 
 
-class _Pipe:
-    """A blocking fd with a lock so whole lines from several threads never interleave."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self._lock = threading.Lock()
-        self.broken = False
-
-    def write_lines(self, lines: list[bytes]) -> bool:
-        if not lines:
-            return True
-        data = lines[0] if len(lines) == 1 else b"".join(lines)
-        with self._lock:
-            if self.broken:
-                return False
-            try:
-                written = os.write(self.fd, data)
-                if written < len(data):
-                    view = memoryview(data)[written:]
-                    while view:
-                        view = view[os.write(self.fd, view) :]
-            except OSError:
-                self.broken = True
-                return False
-        return True
-
-
 class StdioProxy:
     def __init__(
         self,
@@ -95,7 +80,8 @@ class StdioProxy:
         self._log = log
         self._options = options or ProxyOptions()
         self._client_in = client_in
-        self._client = _Pipe(client_out)
+        self._client = Pipe(client_out)
+        self._courier = Courier(self._client, self._client_lost, "lilith-client-courier")
         self._start = start
         self._first_server = first_server
         self._policy = policy
@@ -104,9 +90,14 @@ class StdioProxy:
         self._session_lock = threading.Lock()
         self._server_ready = threading.Event()
         self._server: ServerProcess | None = None
-        self._server_pipe: _Pipe | None = None
+        self._server_pipe: Pipe | None = None
+        self._server_reader: threading.Thread | None = None
+        self._client_reader: threading.Thread | None = None
+        self._client_closed = threading.Event()  # the client's stdin ended, or its stdout broke
+        self._hangup_since: float | None = None
         self._generation = 0
         self._stopping = False
+        self._signals = 0
 
     # ------------------------------------------------------------------ lifecycle (main thread)
     def run(self) -> int:
@@ -128,7 +119,8 @@ class StdioProxy:
         except ServerStartError as exc:
             self._log.log("error", "server_start_failed", error=str(exc))
             return 1
-        threading.Thread(target=self._client_loop, name="lilith-client-reader", daemon=True).start()
+        self._client_reader = threading.Thread(target=self._client_loop, name="lilith-client-reader", daemon=True)
+        self._client_reader.start()
         restarts = 0
         next_tick = time.monotonic() + POLICY_POLL_SECONDS
         while True:
@@ -139,7 +131,7 @@ class StdioProxy:
             now = time.monotonic()
             if now >= next_tick:
                 next_tick = now + POLICY_POLL_SECONDS
-                self._tick()
+                self._tick(now)
             self._expire_requests()
             if event is None:
                 continue
@@ -149,15 +141,17 @@ class StdioProxy:
                 continue
             if event.kind == "client_eof":
                 self._log.log("info", "client_closed")
-                self._shutdown()
-                return self._ended("client_closed", 0)
+                return self._stop("client_closed")
             if event.kind == "signal":
                 self._log.log("info", "signal_received", signal=signal.Signals(event.detail).name)
-                self._shutdown()
-                return self._ended("signal", 128 + int(event.detail))
+                return self._stop("signal", 128 + int(event.detail))
             if event.kind == "server_eof" and event.detail == self._generation:
-                ended = self._reap_server()
-                if self._options.restart == "on-failure" and restarts < self._options.max_restarts and _failed(ended):
+                if self._client_closed.is_set():  # the client left as the server ended: an ordinary end
+                    ended = self._reap_server(failed=False)
+                    return self._finish("client_closed", 0 if ended.returncode == 0 and ended.limit is None else 1)
+                # The client still talks to it, so any end of the server is a failure, even status 0.
+                self._reap_server(failed=True)
+                if self._options.restart == "on-failure" and restarts < self._options.max_restarts:
                     restarts += 1
                     delay = self._options.restart_backoff_seconds * (2 ** (restarts - 1))
                     self._log.log("warning", "server_restarting", attempt=restarts, delay_seconds=delay)
@@ -168,7 +162,8 @@ class StdioProxy:
                         continue
                     except ServerStartError as exc:
                         self._log.log("error", "server_restart_failed", error=str(exc))
-                return self._ended("server_exit", 0 if ended.returncode == 0 and ended.limit is None else 1)
+                        self._fail_pending("could not be restarted")  # requests sent during the back-off
+                return self._finish("server_exit", 1)
 
     @staticmethod
     def _wait_seconds(next_tick: float) -> float:
@@ -182,13 +177,22 @@ class StdioProxy:
             if deadline is None or deadline > time.monotonic():
                 return
             expired = self._session.expire()
-        self._execute(expired.effects)
+        # The client's answers first, by courier; the cancellations are advisory, and a server that does not
+        # read its stdin (the likely reason for the timeout) must not block this thread.
+        self._courier.deliver(expired.effects.to_client)
+        self._advise_server(expired.effects.to_server)
         server = self._server
         if expired.startup_failed and server is not None:
             # A server that cannot answer its first request in time is not coming up: treat it as failed
             # (the reader sees its stdout close; restart policy and exit code follow as for a crash).
             self._log.log("error", "server_start_timed_out", pid=server.pid)
             server.kill()
+
+    def _advise_server(self, lines: list[bytes]) -> None:
+        pipe = self._server_pipe
+        dropped = sum(1 for line in lines if pipe is None or not pipe.try_write_line(line))
+        if dropped:
+            self._log.log("warning", "server_notice_dropped", lines=dropped, detail="the server is not reading")
 
     def _ended(self, reason: str, exit_code: int) -> int:
         counts = self._session.counts
@@ -209,55 +213,83 @@ class StdioProxy:
 
     def _launch(self, *, replay: bool) -> None:
         server, self._first_server = self._first_server or self._start(self._spec), None
+        stdin_fd, stdout_fd = server.take_pipes()  # our threads close them: see _server_loop and Pipe.close
         self._generation += 1
-        pipe = _Pipe(server.stdin_fd)
-        self._server, self._server_pipe = server, pipe
+        pipe = Pipe(stdin_fd, owned=True)
         self._log.log("info", "server_started", pid=server.pid, argv=list(self._spec.argv))
         if replay:
             with self._session_lock:
                 effects = self._session.handshake_replay()
-            pipe.write_lines(effects.to_server)
+            if effects.to_server:
+                # The handshake must reach the new server before anything else; holding the pipe's lock
+                # until it is written orders it first without this thread waiting for the server to read.
+                pipe.hold()
+                threading.Thread(
+                    target=pipe.write_held, args=(effects.to_server,), name="lilith-handshake-replay", daemon=True
+                ).start()
+        self._server, self._server_pipe = server, pipe
         generation = self._generation
-        threading.Thread(
-            target=self._server_loop, args=(server, generation), name=f"lilith-server-reader-{generation}", daemon=True
-        ).start()
+        self._server_reader = threading.Thread(
+            target=self._server_loop,
+            args=(stdout_fd, generation),
+            name=f"lilith-server-reader-{generation}",
+            daemon=True,
+        )
+        self._server_reader.start()
         self._server_ready.set()
 
-    def _reap_server(self) -> ServerExit:
+    def _reap_server(self, *, failed: bool) -> ServerExit:
         """The server's stdout ended: collect its exit, then fail every request still waiting on it."""
         self._server_ready.clear()
         server = self._server
         if server is None:  # pragma: no cover - the loop only runs with a server
             raise RuntimeError("no server to reap")
+        if self._server_pipe is not None:
+            self._server_pipe.close()
         server.wait(timeout=0.5)
-        ended = server.kill()  # also closes our ends of its pipes (when it is gone already, only that)
+        ended = server.kill()  # a tree that closed its stdout but lives on is stopped here
+        self._server_gone(server, ended, failed=failed or ended.limit is not None)
+        return ended
+
+    def _server_gone(
+        self, server: ServerProcess, ended: ServerExit, *, failed: bool, event: str = "server_exited"
+    ) -> None:
+        """Log the server's end and answer what it left pending. A failure is always ``server_exited``; the
+        audit log records every end but a clean stop that left nothing pending (the session's end says it)."""
+        event = "server_exited" if failed else event
         self._log.log(
-            "error" if _failed(ended) else "info",
-            "server_exited",
+            "error" if failed else "info",
+            event,
             reason=ended.reason,
             returncode=ended.returncode,
             signal=ended.signal,
             limit=ended.limit,
         )
-        with self._session_lock:
-            failed = self._session.in_flight
-            effects = self._session.server_lost(_describe(ended))
-        self._client.write_lines(effects.to_client)
-        self._record(
-            {
-                "event": "server_exit",
-                "pid": server.pid,
-                "returncode": ended.returncode,
-                "signal": ended.signal,
-                "reason": ended.reason,
-                "limit": ended.limit,
-                "pending_failed": failed,
-            }
-        )
-        return ended
+        pending = self._fail_pending(_describe(ended))
+        if event == "server_exited" or pending:
+            self._record(
+                {
+                    "event": "server_exit",
+                    "pid": server.pid,
+                    "returncode": ended.returncode,
+                    "signal": ended.signal,
+                    "reason": ended.reason,
+                    "limit": ended.limit,
+                    "pending_failed": pending,
+                }
+            )
 
-    def _tick(self) -> None:
-        """Once a second when idle: pick up a changed policy file; flush the audit log (fsync interval)."""
+    def _fail_pending(self, why: str) -> int:
+        """Answer every request still waiting on the server with an error (by courier); how many there were."""
+        with self._session_lock:
+            pending = self._session.in_flight
+            effects = self._session.server_lost(why)
+        self._courier.deliver(effects.to_client)
+        return pending
+
+    def _tick(self, now: float) -> None:
+        """Once a second: pick up a changed policy file; flush the audit log (fsync interval); notice a
+        client that hung up while its reader is stuck writing to a server that does not read."""
         if self._policy is not None:
             self._policy.reload_if_changed()
         if self._audit is not None:
@@ -265,19 +297,66 @@ class StdioProxy:
                 self._audit.sync()
             except AuditWriteError as exc:
                 self._log.log("error", "audit_sync_failed", error=str(exc))
+        if not self._client_hung_up():
+            self._hangup_since = None
+        elif self._hangup_since is None:
+            self._hangup_since = now
+        elif now - self._hangup_since >= self._options.stdin_grace_seconds:
+            # The reader would have seen EOF by now if it could read; it is blocked on the server instead.
+            self._log.log("info", "client_hung_up", detail="while Lilith was blocked writing to the server")
+            self._client_gone()
 
-    def _shutdown(self) -> None:
+    def _client_hung_up(self) -> bool:
+        """The client closed its end of our stdin and we have read all it sent (pipes and sockets only)."""
+        try:
+            poller = select.poll()
+            poller.register(self._client_in, select.POLLIN)  # POLLHUP is always reported
+            events = poller.poll(0)
+        except OSError:
+            return False
+        return any(mask & select.POLLHUP and not mask & select.POLLIN for _fd, mask in events)
+
+    def _stop(self, reason: str, exit_code: int = 0) -> int:
+        """Client gone or signal: stop the server the MCP way, then let its last answers out."""
         self._stopping = True
         server = self._server
-        if server is not None:
-            ended = server.shutdown(self._options.stdin_grace_seconds, self._options.term_grace_seconds)
-            self._log.log("info", "server_stopped", reason=ended.reason)
+        if server is None:  # pragma: no cover - the loop only runs with a server
+            return self._finish(reason, exit_code)
+        if self._server_pipe is not None:
+            self._server_pipe.close()  # EOF for the server now, or once a write blocked on it ends
+        ended = server.shutdown(self._options.stdin_grace_seconds, self._options.term_grace_seconds)
+        patience = self._patience()
+        patience.wait_for(self._server_reader)  # what the server wrote before it ended, to its EOF
+        # A cap (CPU, memory) that ends the server during the shutdown is a failure, and said so.
+        self._server_gone(server, ended, failed=ended.limit is not None, event="server_stopped")
+        if ended.limit is not None and reason == "client_closed":
+            exit_code = 1
+        return self._finish(reason, exit_code, patience)
+
+    def _finish(self, reason: str, exit_code: int, patience: Patience | None = None) -> int:
+        """Deliver what is on its way to the client, then shut the client pipe (never mid-line)."""
+        self._stopping = True
+        patience = patience or self._patience()
+        if reason == "client_closed" and not self._client.broken:  # the client reader is ending: let it
+            patience.wait_for(self._client_reader)  # write what it has (answers to refused calls)
+        self._fail_pending("is gone")  # requests that came in while the server was stopped
+        patience.wait_for(self._courier.finish())
+        if not self._client.shut(patience):
+            self._log.log("warning", "client_write_abandoned", detail="the client stopped reading")
+        return self._ended(reason, exit_code)
+
+    def _patience(self) -> Patience:
+        """The ending's wait for writes to the client: the shutdown grace, renewed while the client reads;
+        one more signal cuts it short."""
+        signals = self._signals
+        return Patience(self._client, self._options.stdin_grace_seconds, lambda: self._signals > signals)
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
 
         def handler(signum: int, _frame: FrameType | None) -> None:
+            self._signals += 1
             self._events.put(_Event("signal", signum))
 
         def reload(_signum: int, _frame: FrameType | None) -> None:
@@ -301,14 +380,25 @@ class StdioProxy:
                     break
                 self._handle_chunk(framer.feed(chunk), self._session.from_client)
         finally:
+            self._client_gone()
+
+    def _client_gone(self) -> None:
+        if not self._client_closed.is_set():
+            self._client_closed.set()
             self._events.put(_Event("client_eof"))
 
-    def _server_loop(self, server: ServerProcess, generation: int) -> None:
+    def _client_lost(self) -> None:
+        """A write to the client failed: it is gone."""
+        self._log.log("info", "client_write_failed")
+        self._client_gone()
+
+    def _server_loop(self, stdout_fd: int, generation: int) -> None:
+        """Read the server's stdout to EOF (the tree is gone, or closed it), then close it: this thread owns it."""
         framer = LineFramer(self._session.limits.max_server_line_bytes)
         try:
             while True:
                 try:
-                    chunk = os.read(server.stdout_fd, READ_CHUNK)
+                    chunk = os.read(stdout_fd, READ_CHUNK)
                 except OSError as exc:
                     self._log.log("error", "server_read_failed", error=str(exc))
                     break
@@ -316,6 +406,7 @@ class StdioProxy:
                     break
                 self._handle_chunk(framer.feed(chunk), self._session.from_server)
         finally:
+            os.close(stdout_fd)
             self._events.put(_Event("server_eof", generation))
 
     def _handle_chunk(
@@ -339,19 +430,15 @@ class StdioProxy:
         self._execute(combined)
 
     def _execute(self, effects: Effects) -> None:
+        """Reader threads only: these writes block while the peer does not read (back-pressure)."""
         if effects.to_server:
             if not self._server_ready.is_set():
                 self._server_ready.wait()
             pipe = self._server_pipe
             if pipe is not None and not pipe.write_lines(effects.to_server) and not self._stopping:
                 self._log.log("warning", "server_write_failed")
-        if effects.to_client and not self._client.write_lines(effects.to_client):
-            self._log.log("info", "client_write_failed")
-            self._events.put(_Event("client_eof"))
-
-
-def _failed(ended: ServerExit) -> bool:
-    return ended.returncode != 0 or ended.limit is not None
+        if effects.to_client and not self._client.write_lines(effects.to_client) and not self._client.closed:
+            self._client_lost()
 
 
 def _describe(ended: ServerExit) -> str:

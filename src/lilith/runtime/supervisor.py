@@ -69,7 +69,8 @@ class ServerProcess:
     """A running server. ``stdin_fd``/``stdout_fd`` are blocking pipe fds owned by this object.
 
     ``shutdown()`` and ``kill()`` close both fds once nothing of the server's tree is left, so a reader
-    should stop at EOF (which it gets when the tree is gone) and not touch ``stdout_fd`` after that.
+    should stop at EOF (which it gets when the tree is gone) and not touch ``stdout_fd`` after that; unless
+    the caller took them with ``take_pipes()``: then they are the caller's to close.
     """
 
     def __init__(
@@ -105,6 +106,18 @@ class ServerProcess:
         return f"<ServerProcess pid={self.pid} {state}>"
 
     # -- public API ------------------------------------------------------------------------------------------
+    def take_pipes(self) -> tuple[int, int]:
+        """Hand ``(stdin_fd, stdout_fd)`` over to the caller, who closes them from now on.
+
+        For a caller with threads on the pipes: what the server wrote before it ended is still in the stdout
+        pipe when the tree is gone, and only the thread reading it knows when it has all of it (EOF); a
+        thread may be blocked writing to stdin, and closing an fd under it would let the number be reused.
+        ``shutdown()`` then no longer closes stdin: the caller closes it to tell the server to stop.
+        """
+        with self._fd_lock:
+            self._stdin_open = self._stdout_open = False
+        return self.stdin_fd, self.stdout_fd
+
     def close_stdin(self) -> None:
         """Close our end of the server's stdin (the server sees EOF). Idempotent."""
         with self._fd_lock:
@@ -119,7 +132,8 @@ class ServerProcess:
         return None
 
     def shutdown(self, stdin_grace: float = 2.0, term_grace: float = 2.0) -> ServerExit:
-        """Stop the server the MCP way: close stdin, then SIGTERM the tree, then SIGKILL it. Idempotent."""
+        """Stop the server the MCP way: close stdin, then SIGTERM the tree, then SIGKILL it. Idempotent.
+        The kill needs nothing of the pipes, so it ends a write blocked on a server that stopped reading."""
         with self._shutdown_lock:
             if not self._done.is_set():
                 self.close_stdin()
