@@ -1,4 +1,5 @@
-"""Result summaries for ``result`` audit records: size, error flag and an unredacted preview."""
+"""Result summaries for ``result`` audit records: size, error flag and an unredacted preview (JSON ones with
+the value they show, for the redactor)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from lilith.audit.redact import JsonText
 from lilith.audit.results import PREVIEW_CHARS, PREVIEW_SLACK, summarise_result
 
 LIMIT = PREVIEW_CHARS + PREVIEW_SLACK
@@ -65,3 +67,32 @@ def test_deeply_nested_values_do_not_recurse_without_end() -> None:
         value = [value]
     preview = summarise_result({"result": {"deep": value}}, 1)["preview"]
     assert preview.startswith('{"deep":[[[[')
+
+
+def test_json_previews_carry_the_value_they_show_for_the_redactor() -> None:
+    structured = summarise_result({"result": {"structuredContent": {"pw": "x", "n": [1, 2]}}}, 1)["preview"]
+    assert isinstance(structured, JsonText)
+    assert structured.value == {"pw": "x", "n": [1, 2]}
+    error = summarise_result({"error": {"code": 7, "data": {"token": "t"}}}, 1)["preview"]
+    assert isinstance(error, JsonText) and error.value == {"code": 7, "data": {"token": "t"}}
+    assert not isinstance(summarise_result(_tool_result("plain words"), 1)["preview"], JsonText)
+
+
+def test_a_short_tool_text_holding_json_is_previewed_as_its_value() -> None:
+    text = '{\n  "user": "ada",\n  "db_pass": "p"\n}'
+    preview = summarise_result(_tool_result(text), 1)["preview"]
+    assert isinstance(preview, JsonText)
+    assert preview == '{"user":"ada","db_pass":"p"}' and preview.value == {"user": "ada", "db_pass": "p"}
+    # Not JSON, JSON that is not an object or array, several items, or too long to parse: the text itself.
+    for texts in (["{not json"], ['"just a string"'], ["[1]", "[2]"], ['{"a": "' + "x" * 5000 + '"}']):
+        assert not isinstance(summarise_result(_tool_result(*texts), 1)["preview"], JsonText), texts
+
+
+def test_the_value_behind_a_json_preview_is_bounded_like_its_text() -> None:
+    result = {"result": {"items": [{"n": n, "s": "v" * 100} for n in range(100_000)]}}
+    preview = summarise_result(result, 1)["preview"]
+    assert isinstance(preview, JsonText)
+    assert len(preview.value["items"]) <= 3  # what the first LIMIT characters show, not the whole list
+    assert len(json.dumps(preview.value, separators=(",", ":"))) <= 2 * LIMIT
+    big = summarise_result({"result": {"id": 2**70}}, 1)["preview"]  # beyond what orjson writes
+    assert big == '{"id":1180591620717411303424}'

@@ -528,7 +528,11 @@ class AuditFile:
         redacted = dict(record)
         for field in REDACTED_FIELDS:
             if field in redacted:
-                redacted[field] = redactor.redact_value(redacted[field])
+                value = redacted[field]
+                if field == "server_command" and isinstance(value, list):  # a value may follow its flag: --api-key X
+                    redacted[field] = redactor.redact_command(value)
+                else:
+                    redacted[field] = redactor.redact_value(value)
         reason = record.get("reason")
         if type(reason) is str:  # the same few texts on every call ("allowed by policy"): redacted once each
             memo = self._reasons
