@@ -3,9 +3,9 @@
 Every part of an answer that a model may read as text:
 
 - each content item's strings: a text item's ``text``, an embedded resource's ``resource.text`` (and its
-  ``blob`` when that decodes to UTF-8 text), a resource link's name, title, description and URI, and any
-  other string an item carries (annotations, ``_meta``), except its ``type``, ``mimeType`` and the base64
-  ``data`` of images and audio;
+  ``blob``, as UTF-8, unless it is declared an image, audio or video), a resource link's name, title, description and URI, and any
+  other string an item carries (annotations, ``_meta``, at any depth), except the item's own ``type`` and
+  ``mimeType`` and the base64 ``data`` of an image or audio item;
 - the structured content;
 - the text a task's creation offers the model at once (``_meta``
   ``io.modelcontextprotocol/model-immediate-response`` of a CreateTaskResult);
@@ -25,7 +25,8 @@ from typing import Any
 import orjson
 
 MODEL_IMMEDIATE_RESPONSE = "io.modelcontextprotocol/model-immediate-response"
-_NOT_TEXT = frozenset({"type", "mimeType", "data"})  # an item's kind, a media type, base64 image or audio
+_NOT_TEXT = ("type", "mimeType")  # an item's own kind and media type (only at its top level)
+_MEDIA = frozenset({"image", "audio"})  # items whose top-level ``data`` is base64 media, not text
 _JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]').search  # what JSON writes differently inside a string
 
 
@@ -69,7 +70,8 @@ class _Reader:
 
     def item(self, item: dict[str, Any]) -> None:
         """The strings of one content item, in order."""
-        stack: list[Any] = [item]
+        skipped = (*_NOT_TEXT, "data") if item.get("type") in _MEDIA else _NOT_TEXT
+        stack: list[Any] = [{key: value for key, value in item.items() if key not in skipped}]
         while stack and self.room > 0:
             value = stack.pop()
             if isinstance(value, str):
@@ -77,10 +79,10 @@ class _Reader:
             elif isinstance(value, dict):
                 children = []
                 for key, child in value.items():
-                    if key == "blob" and isinstance(child, str):
-                        children.append(_Blob(child))
-                    elif key not in _NOT_TEXT:
+                    if key != "blob" or not isinstance(child, str):
                         children.append(child)
+                    elif not _is_media(value.get("mimeType")):
+                        children.append(_Blob(child))
                 stack.extend(reversed(children))
             elif isinstance(value, list):
                 stack.extend(reversed(value))
@@ -88,20 +90,14 @@ class _Reader:
                 self._blob(value.base64)
 
     def _blob(self, blob: str) -> None:
-        """A resource's base64 ``blob``, read when it is UTF-8 text (binary content is not text)."""
+        """A resource's base64 ``blob``, read as UTF-8 with anything that is not replaced: one stray byte (a
+        Latin-1 "é") must not hide the rest of a text from the patterns."""
         needed = 4 * self.room  # bytes: ``room`` characters of up to 4 bytes each
-        chunk = blob[: (needed // 3 + 1) * 4]
         try:
-            raw = binascii.a2b_base64(chunk)
+            raw = binascii.a2b_base64(blob[: (needed // 3 + 1) * 4])
         except binascii.Error:
             return
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if len(chunk) == len(blob) or exc.start < len(raw) - 3:
-                return  # not text
-            text = raw[: exc.start].decode("utf-8")  # the chunk ended inside a character
-        self.add(text)
+        self.add(raw.decode("utf-8", errors="replace"))
 
     def json(self, value: Any) -> None:
         """A value as compact JSON, then each of its strings that JSON escaping changed."""
@@ -121,6 +117,11 @@ class _Reader:
                 stack.extend(item)
             elif isinstance(item, str) and _JSON_ESCAPED(item):
                 self.add(item)
+
+
+def _is_media(mime_type: Any) -> bool:
+    """A blob declared as an image, audio or video is shown as such, not read as text."""
+    return isinstance(mime_type, str) and mime_type.lower().startswith(("image/", "audio/", "video/"))
 
 
 class _Blob:
