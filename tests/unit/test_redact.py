@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lilith.audit import redact as redact_module
+from lilith.audit.custom_patterns import has_nested_quantifier
 from lilith.audit.redact import MAX_DEPTH, Redactor
 from lilith.errors import ConfigError
 
@@ -204,7 +204,7 @@ def test_without_re2_nested_quantifiers_are_refused(monkeypatch: pytest.MonkeyPa
     ],
 )
 def test_nested_quantifier_detection(pattern: str, nested: bool) -> None:
-    assert redact_module._has_nested_quantifier(pattern) is nested
+    assert has_nested_quantifier(pattern) is nested
 
 
 # --- tags ------------------------------------------------------------------------------------------------------
