@@ -66,6 +66,9 @@ _RESULT_RECORDED = frozenset({"tools/call", "resources/read", "prompts/get", "ta
 # Tasks created by this session's tool calls that are remembered (the oldest is forgotten first).
 MAX_TASKS = 10_000
 RULE_UNKNOWN_TASK = "tasks.unknown_task"
+# Requests whose effect lives in the server process, given again to a restarted server (see ``_restore``).
+_RESTORED_METHODS = frozenset({"logging/setLevel", "resources/subscribe", "resources/unsubscribe"})
+MAX_SUBSCRIPTIONS = 4096  # resource subscriptions remembered for a restart (the oldest is forgotten first)
 Summariser = Callable[[dict[str, Any], int], dict[str, Any]]
 
 
@@ -82,6 +85,8 @@ class Limits:
     # Seconds a forwarded client request may wait for the server's answer; progress notifications push the
     # deadline out again, never past ``request_timeout_max`` after the request was sent. A request sent
     # before the server has said anything (its first, usually ``initialize``) gets ``startup_timeout``.
+    # ``tasks/result`` waits until its task ends, by design: it gets ``request_timeout_max``. While a server
+    # request waits for the client's answer (an elicitation waits on a human), only the maximum runs.
     request_timeout: float = 60.0
     request_timeout_max: float = 600.0
     startup_timeout: float = 30.0
@@ -105,19 +110,32 @@ class _Batch:
 
 
 class _Pending:
-    __slots__ = ("batch", "deadline", "internal", "method", "progress", "request_id", "sent", "startup", "tool")
+    __slots__ = (
+        "batch",
+        "deadline",
+        "internal",
+        "method",
+        "params",
+        "progress",
+        "request_id",
+        "sent",
+        "startup",
+        "tool",
+    )
 
     def __init__(self, method: str, request_id: Any, batch: _Batch | None = None, internal: bool = False) -> None:
         self.method = method
         self.request_id = request_id
         self.batch = batch
         self.internal = internal
-        # Set for requests the client sends to the server (the ones Lilith times out):
+        # Set for requests the client sends to the server (the ones Lilith times out); for the server's
+        # requests to the client, when it was sent and until when it holds client requests' clocks:
         self.sent = 0.0
         self.deadline = _NEVER
         self.startup = False
         self.progress: IdKey | None = None
         self.tool: str | None = None
+        self.params: dict[str, Any] | None = None  # kept for the few requests a restart restores
 
 
 class Expired:
@@ -180,6 +198,9 @@ class Session:
         self._retired: dict[IdKey, float] = {}  # id -> until when it stays retired (insertion = time order)
         # taskId -> the tool whose call created it (None: created twice, by different tools; insertion order)
         self._tasks: dict[str, str | None] = {}
+        self._held = False  # does a server request wait on the client, holding client requests' clocks?
+        self._log_level: dict[str, Any] | None = None  # params of the last logging/setLevel the server took
+        self._subscriptions: dict[str, dict[str, Any]] = {}  # uri -> params of its resources/subscribe
 
     # ------------------------------------------------------------------ client -> server
     def from_client(self, line: bytes | OversizedLine) -> Effects:
@@ -298,8 +319,11 @@ class Session:
             pending.tool = name if isinstance(name, str) else None
         elif task_tool is not None:
             pending.tool = task_tool  # its answer is that tool's result: the same checks and record
+        elif method in _RESTORED_METHODS:
+            params = message.body.get("params")
+            pending.params = copy.deepcopy(params) if isinstance(params, dict) else {}
         if self._timeouts:
-            self._start_clock(pending, message)
+            self._start_clock(pending, message, blocks=task_tool is not None)
         if out.batch is not None:
             out.batch.waiting.add(key)
         out.forwarded.append(message.body)
@@ -359,11 +383,17 @@ class Session:
                 pending.startup = False
                 pending.deadline = max(pending.deadline, pending.sent + timeout)
 
-    def _start_clock(self, pending: _Pending, message: Message) -> None:
+    def _start_clock(self, pending: _Pending, message: Message, *, blocks: bool = False) -> None:
+        """``blocks``: a tasks/result, which the specification makes wait until its task ends, and progress
+        is optional: an idle timeout would cut off quiet, correct tasks, so only the hard maximum applies.
+        (Its task exists, so the server has spoken: never a start-up request.)"""
         limits = self.limits
         now = pending.sent = self._clock()
         pending.startup = not self._server_spoke
-        pending.deadline = now + (limits.startup_timeout if pending.startup else limits.request_timeout)
+        if pending.startup:
+            pending.deadline = now + limits.startup_timeout
+        else:
+            pending.deadline = now + (limits.request_timeout_max if blocks else limits.request_timeout)
         params = message.body.get("params")
         if isinstance(params, dict):
             meta = params.get("_meta")
@@ -435,6 +465,8 @@ class Session:
         if key is None or self._from_server.pop(key, None) is None:
             self._log.log("warning", "client_response_unknown_id", id=message.id)
             return
+        if self._held:
+            self._release(self._clock())
         out.forwarded.append(message.body)
 
     # ------------------------------------------------------------------ server -> client
@@ -521,9 +553,10 @@ class Session:
             if not pending.internal:
                 self._record_initialize(result)
         if pending.internal:
-            if "error" in message.body:
-                self._log.log("error", "handshake_replay_failed", error=message.body["error"])
+            self._replay_answered(pending, message.body, effects)
             return
+        if pending.params is not None and "result" in message.body:
+            self._remember(pending)
         body = self._filtered(pending, message.body)
         tool = pending.tool
         if tool is not None:
@@ -656,7 +689,9 @@ class Session:
             )
             return
         shown = self._shown_params(message)  # may raise: then the request is dropped, never forwarded unchecked
-        self._from_server[key] = _Pending(message.method or "", message.id)
+        request = self._from_server[key] = _Pending(message.method or "", message.id)
+        if self._timeouts:
+            self._hold(request)
         forwarded.append(shown)
 
     def _server_request_refusal(self, method: str) -> str | None:
@@ -694,6 +729,7 @@ class Session:
         self._from_client.clear()
         self._from_server.clear()
         self._progress.clear()
+        self._held = False
         self._retired.clear()  # a new server process cannot answer the old one's requests
         self._tasks.clear()  # ... nor hold the old one's tasks
         self._server_spoke = False  # a restarted server must answer its first request within startup_timeout
@@ -706,13 +742,13 @@ class Session:
         return effects
 
     def handshake_replay(self) -> Effects:
-        """Lines that bring a restarted server to where the client believes it is."""
+        """Lines that bring a restarted server to where the client believes it is: its initialize and
+        initialized now; once the server has answered, the logging level and subscriptions (``_restore``)."""
         effects = Effects()
         if self._initialize is None:
             return effects
-        self._internal_seq += 1
         request = dict(self._initialize)
-        request["id"] = f"{INTERNAL_ID_PREFIX}{self._internal_seq}"
+        request["id"] = self._internal_id()
         pending = self._from_client[id_key(request["id"])] = _Pending("initialize", request["id"], internal=True)
         if self._timeouts:
             pending.sent = self._clock()
@@ -722,6 +758,70 @@ class Session:
         if self._initialized is not None:
             effects.to_server.append(encode(self._initialized))
         return effects
+
+    def _internal_id(self) -> str:
+        """An id for a request of Lilith's own, in flight under no other request."""
+        while True:
+            self._internal_seq += 1
+            request_id = f"{INTERNAL_ID_PREFIX}{self._internal_seq}"
+            if id_key(request_id) not in self._from_client:
+                return request_id
+
+    def _replay_answered(self, pending: _Pending, body: dict[str, Any], effects: Effects) -> None:
+        """A restarted server answered a request Lilith replayed (the client never sees these answers)."""
+        if "error" in body:
+            self._log.log("error", "handshake_replay_failed", method=pending.method, error=body["error"])
+            if pending.method == "resources/subscribe":
+                self._forget_subscription(pending.params)
+        elif pending.method == "initialize":
+            self._restore(effects)
+
+    def _remember(self, pending: _Pending) -> None:
+        """The server took a logging level, a subscription or an unsubscription: a restarted one gets it too."""
+        params = pending.params or {}
+        if pending.method == "logging/setLevel":
+            self._log_level = params
+            return
+        self._forget_subscription(params)
+        uri = params.get("uri")
+        if pending.method == "resources/subscribe" and isinstance(uri, str):
+            subscriptions = self._subscriptions
+            subscriptions[uri] = params
+            if len(subscriptions) > MAX_SUBSCRIPTIONS:
+                del subscriptions[next(iter(subscriptions))]
+
+    def _forget_subscription(self, params: dict[str, Any] | None) -> None:
+        uri = params.get("uri") if params is not None else None
+        if isinstance(uri, str):
+            self._subscriptions.pop(uri, None)
+
+    def _restore(self, effects: Effects) -> None:
+        """A restarted server took the replayed handshake: give it the logging level and the resource
+        subscriptions the client set with the old one. Each goes through the policy in force now (a
+        subscription the policy now denies is dropped) and is recorded like the client's own requests."""
+        wanted = [] if self._log_level is None else [("logging/setLevel", self._log_level)]
+        wanted += [("resources/subscribe", params) for params in self._subscriptions.values()]
+        self._arrived = self._clock()
+        for method, params in wanted:
+            request = {"jsonrpc": "2.0", "id": self._internal_id(), "method": method, "params": _unmetered(params)}
+            try:
+                message = classify(request)
+                decision = self._gate.check(message)
+                if decision is not None:
+                    decision = self._audited(message, decision)
+                    if not decision.allowed:
+                        self._log.log("warning", "restore_denied", method=method, rule=decision.rule)
+                        self._forget_subscription(params)
+                        continue
+                self._gate.forwarded(message)
+            except Exception as exc:  # never sent unchecked
+                self._log.log("error", "restore_failed", method=method, error=f"{type(exc).__name__}: {exc}")
+                continue
+            pending = self._from_client[id_key(request["id"])] = _Pending(method, request["id"], internal=True)
+            pending.params = params
+            if self._timeouts:
+                self._start_clock(pending, message)
+            effects.to_server.append(encode(request))
 
     @property
     def in_flight(self) -> int:
@@ -753,6 +853,10 @@ class Session:
         """When ``expire`` next has something to do (monotonic seconds), or None."""
         if not self._timeouts or not self._from_client:
             return None
+        if self._held:  # only the hard maximums run, until the hold ends
+            longest = self.limits.request_timeout_max
+            caps = [pending.sent + longest for pending in self._from_client.values()]
+            return min(self._hold_end(), *caps)
         return min(pending.deadline for pending in self._from_client.values())
 
     def expire(self) -> Expired:
@@ -762,7 +866,13 @@ class Session:
             return expired
         now = self._clock()
         self._purge_retired(now)
-        late = [(key, p) for key, p in self._from_client.items() if p.deadline <= now]
+        if self._held and (end := self._hold_end()) <= now:  # the server requests left are too old to hold
+            self._release(end)
+        if self._held:
+            longest = self.limits.request_timeout_max
+            late = [(key, p) for key, p in self._from_client.items() if p.sent + longest <= now]
+        else:
+            late = [(key, p) for key, p in self._from_client.items() if p.deadline <= now]
         direct: list[dict[str, Any]] = []
         for key, pending in late:
             self._answered(key)
@@ -818,6 +928,28 @@ class Session:
         except AuditWriteError as exc:  # the request is answered either way; nothing goes out because of it
             self._log.log("error", "audit_write_failed", error=str(exc))
 
+    def _hold(self, request: _Pending) -> None:
+        """A server request now waits for the client's answer, which may wait on a human (elicitation/create):
+        meanwhile a server that waits is not a hung server, so client requests' clocks do not run out, except
+        their hard maximum. One request holds them for at most ``request_timeout_max`` (a client that never
+        answers and a server that never cancels must not suspend the timeouts for good)."""
+        request.sent = self._clock()
+        request.deadline = request.sent + self.limits.request_timeout_max
+        self._held = True
+
+    def _hold_end(self) -> float:
+        """Until when the server requests waiting on the client hold client requests' clocks."""
+        return max((request.deadline for request in self._from_server.values()), default=-_NEVER)
+
+    def _release(self, at: float) -> None:
+        """A server request stopped waiting on the client (answered, cancelled by the server, too old): every
+        client request gets at least a fresh ``request_timeout`` from ``at``, within its hard maximum."""
+        limits = self.limits
+        fresh = at + limits.request_timeout
+        for pending in self._from_client.values():
+            pending.deadline = max(pending.deadline, min(fresh, pending.sent + limits.request_timeout_max))
+        self._held = self._hold_end() > at
+
     def _progressed(self, message: Message) -> None:
         """A progress notification for a request: its deadline restarts, up to the hard maximum."""
         if not self._timeouts:
@@ -854,6 +986,8 @@ class Session:
                 self._retire(key)
         else:
             pending = table.pop(key, None)
+            if pending is not None and self._held:  # the server gave up on the client's answer
+                self._release(self._clock())
         batch = pending.batch if pending is not None else None
         if batch is None:
             return None
@@ -881,6 +1015,14 @@ def denial(request_id: Any, decision: Decision) -> dict[str, Any]:
     return error_response(
         request_id, POLICY_DENIED, f"Lilith: {decision.reason}", {"rule": decision.rule, "reason": decision.reason}
     )
+
+
+def _unmetered(params: dict[str, Any]) -> dict[str, Any]:
+    """Replayed params without the original request's progress token (another request may use it now)."""
+    meta = params.get("_meta")
+    if not isinstance(meta, dict) or "progressToken" not in meta:
+        return params
+    return {**params, "_meta": {key: value for key, value in meta.items() if key != "progressToken"}}
 
 
 def _preview(line: bytes) -> str:
