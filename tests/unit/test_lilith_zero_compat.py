@@ -81,6 +81,18 @@ def test_a_finished_request_id_may_not_come_back_within_the_replay_window() -> N
     assert _call(session, "a") is None  # 31 s later: allowed again
 
 
+def test_in_audit_mode_a_replayed_id_is_forwarded_and_recorded_as_would_deny() -> None:
+    clock = Clock()
+    policy = parse_policy(ZERO_POLICY.replace("maxCallsPerMinute: 2", "maxCallsPerMinute: 100") + "mode: audit\n", "z")
+    audit = MemoryAudit()
+    session = Session(build_gate(lambda: policy, FakeResolver(), clock), audit, MemoryLog())
+    assert _call(session, "a") is None
+    clock.now += 10
+    assert _call(session, "a") is None  # forwarded: audit mode only records what enforcing would deny
+    decisions = [r for r in audit.records if r.get("event") == "decision"]
+    assert (decisions[-1]["decision"], decisions[-1]["rule"]) == ("would-deny", "replay_window_secs")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

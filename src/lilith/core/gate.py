@@ -227,7 +227,8 @@ class ReplayWindow(Interceptor):
         self._used: dict[Any, float] = {}  # id key -> when it was last forwarded (insertion = time order)
 
     def check_request(self, message: Message) -> Decision | None:
-        window = self._current_policy().replay_window
+        policy = self._current_policy()
+        window = policy.replay_window
         if window <= 0 or not self._used:
             return None
         now = self._clock()
@@ -237,8 +238,9 @@ class ReplayWindow(Interceptor):
             if used[oldest] > now - window:
                 break
             del used[oldest]
-        if message.id_key in used:
-            return Decision(False, self.name, f"request id {message.id!r} was used less than {window:g} s ago")
+        if message.id_key in used:  # a policy key like the rate limits: mode: audit forwards it as would-deny
+            reason = f"request id {message.id!r} was used less than {window:g} s ago"
+            return policy.present(Decision(False, self.name, reason))
         return None
 
     def on_forwarded(self, message: Message) -> None:
