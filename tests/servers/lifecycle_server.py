@@ -3,7 +3,8 @@
 
 Usage::
 
-    python tests/servers/lifecycle_server.py MODE [--bytes N] [--record PATH]
+    python tests/servers/lifecycle_server.py MODE [--bytes N] [--lines N] [--stderr-bytes N] [--pause S]
+                                             [--record PATH]
 
 Modes:
 
@@ -15,6 +16,17 @@ Modes:
     is written to it beyond the pipe's buffer blocks the writer.
 ``spin``
     Answer ``initialize``; on ``x/spin`` burn CPU forever without answering (for a CPU cap).
+``noisy``
+    Answer ``initialize``, then write ``--lines`` lines that are not JSON to stdout (Lilith logs each one),
+    and ``--stderr-bytes`` bytes to stderr from a thread of their own (they wait there while nobody reads
+    it); answer every later request with an empty result, to EOF.
+``chatty``
+    Answer every request; at EOF go on talking: a progress notification every 0.1 s, forever (until a
+    signal), as a server with a heartbeat that ignores the end of its input.
+``delayed``
+    Answer every request after ``params.delay`` seconds (0 when absent), each from a timer of its own, so
+    answers come late and out of order; to EOF. With ``--pause S``, stop reading for S seconds after the
+    first request (the handshake) is answered, then read on.
 
 ``--record PATH`` appends every raw line the server read to PATH, flushed line by line.
 """
@@ -23,8 +35,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 HANDSHAKE = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "lifecycle", "version": "1"}}
@@ -45,10 +60,58 @@ def late(lines: list[bytes], out: BinaryIO, size: int) -> None:
     out.flush()
 
 
+def write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def noisy(read_line: Callable[[], bytes], out: BinaryIO, lines: int, stderr_bytes: int) -> None:
+    if stderr_bytes:
+        chatter = b"".join(b"server chatter %08d %s\n" % (n, b"." * 60) for n in range(stderr_bytes // 85 + 1))
+        # os.write, not sys.stderr: a write blocked in the buffered stream would hold its lock at exit.
+        threading.Thread(target=write_all, args=(2, chatter[:stderr_bytes]), daemon=True).start()
+    first = True
+    while raw := read_line():
+        message = json.loads(raw)
+        if "id" not in message or "method" not in message:
+            continue
+        answer(out, message["id"], HANDSHAKE if message["method"] == "initialize" else {})
+        if first:
+            first = False
+            out.write(b"".join(b"not json %06d %s\n" % (n, b"-" * 60) for n in range(lines)))
+            out.flush()
+
+
+def delayed(read_line: Callable[[], bytes], out: BinaryIO, pause: float) -> None:
+    lock = threading.Lock()
+
+    def later(request_id: Any, result: dict[str, Any]) -> None:
+        with lock:
+            answer(out, request_id, result)
+
+    first = True
+    while raw := read_line():
+        message = json.loads(raw)
+        if "id" in message and "method" in message:
+            result = HANDSHAKE if message["method"] == "initialize" else {"ok": True}
+            delay = float((message.get("params") or {}).get("delay", 0))
+            if first:
+                later(message["id"], result)
+                first = False
+                time.sleep(pause)
+                continue
+            timer = threading.Timer(delay, later, args=(message["id"], result))
+            timer.daemon = True  # answers still due at EOF are not waited for
+            timer.start()
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["late", "stuck", "spin"])
+    parser.add_argument("mode", choices=["late", "stuck", "spin", "noisy", "delayed", "chatty"])
     parser.add_argument("--bytes", type=int, default=1000)
+    parser.add_argument("--lines", type=int, default=0)
+    parser.add_argument("--stderr-bytes", type=int, default=0)
+    parser.add_argument("--pause", type=float, default=0.0)
     parser.add_argument("--record")
     args = parser.parse_args(argv)
     record = open(args.record, "ab", buffering=0) if args.record else None  # noqa: SIM115 - lives as long as we do
@@ -63,6 +126,22 @@ def main(argv: list[str]) -> int:
     if args.mode == "late":
         lines = list(iter(read_line, b""))
         late(lines, out, args.bytes)
+        return 0
+    if args.mode == "noisy":
+        noisy(read_line, out, args.lines, args.stderr_bytes)
+        return 0
+    if args.mode == "chatty":
+        while raw := read_line():
+            message = json.loads(raw)
+            if "id" in message and "method" in message:
+                answer(out, message["id"], HANDSHAKE if message["method"] == "initialize" else {})
+        beat = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "beat"}}
+        while True:
+            out.write(json.dumps(beat).encode() + b"\n")
+            out.flush()
+            time.sleep(0.1)
+    if args.mode == "delayed":
+        delayed(read_line, out, args.pause)
         return 0
     if args.mode == "stuck":
         first = read_line()

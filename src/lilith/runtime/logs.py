@@ -11,16 +11,22 @@ assignments masked. The server's environment itself is never logged.
 
 A log call never raises: a value that cannot be formatted (orjson refuses integers beyond 64 bits, such as
 a client's request id) is written by the standard library or as its ``repr``.
+
+A log call never waits for stderr either: nobody may be reading it (an agent that captures Lilith's stderr
+and never drains it), and a blocked write there would stop whoever logs, with whatever lock it holds. Lines
+go to a bounded queue that a thread of its own writes (``StderrQueue``); see there for drops and the exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
@@ -29,6 +35,8 @@ _NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD"})  # the shell's working director
 MIN_SECRET_CHARS = 6  # shorter environment values ("1", "true", "info") are too common to scrub everywhere
 _ARGV_FIELDS = frozenset({"argv", "command", "server_command"})
 _URL_PASSWORD = re.compile(r"(?<=://)([^\s/:@]*):([^\s/@]+)@")  # the user may be empty: redis://:pw@cache
+QUEUE_BYTES = 1 << 20  # log text that may wait for stderr; lines beyond it are dropped and counted
+EXIT_FLUSH_SECONDS = 1.0  # how long the exit waits for queued lines to reach a stderr that does not take them
 
 
 class StderrLog:
@@ -49,6 +57,8 @@ class StderrLog:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._secrets = secret_values(os.environ if environ is None else environ)
+        # A stream handed in (tests, in memory) is written at once; the process's stderr through the queue.
+        self._queue = StderrQueue(_fileno(self._stream), self._drop_notice) if stream is None else None
 
     def enabled(self, level: str) -> bool:
         return LEVELS.get(level, 40) >= self._threshold
@@ -67,12 +77,23 @@ class StderrLog:
                 text = json.dumps({**record, "log_error": problem}) + "\n"
             else:
                 text = f"lilith {level.upper():7} {event} log_error={problem!r}\n"
+        if self._queue is not None:
+            self._queue.put(text)
+            return
         with self._lock:
             try:
                 self._stream.write(text)
                 self._stream.flush()
             except (OSError, ValueError):
                 pass  # stderr gone: nothing sensible left to tell anyone
+
+    def flush(self, timeout: float = EXIT_FLUSH_SECONDS) -> bool:
+        """Wait (at most ``timeout`` seconds) until every queued line is written; False if some are not."""
+        return self._queue is None or self._queue.flush(timeout)
+
+    def _drop_notice(self, dropped: int) -> str:
+        detail = "stderr was not being read; those lines are lost"
+        return self._formatted("warning", "log_lines_dropped", {"lines": dropped, "detail": detail})
 
     def _formatted(self, level: str, event: str, fields: dict[str, Any]) -> str:
         fields = {key: self._scrubbed(key, value) for key, value in fields.items()}
@@ -86,6 +107,102 @@ class StderrLog:
         if key in _ARGV_FIELDS and isinstance(value, list | tuple):
             value = mask_argv([str(item) for item in value])
         return scrub(value, self._secrets)
+
+
+class StderrQueue:
+    """Log lines on their way to an fd, written by a thread of their own: whoever logs never waits.
+
+    The queue holds at most ``limit`` bytes; a line that does not fit is dropped and counted, and once the fd
+    takes lines again the count is written after them (``log_lines_dropped``). Lines are written in the
+    order they were logged. At exit (``atexit``, or ``flush``) the queue gets ``EXIT_FLUSH_SECONDS`` to
+    empty: every line reaches a stderr that reads, and one that does not cannot hold the exit. ``fd`` None
+    (no stderr) drops everything silently.
+    """
+
+    def __init__(self, fd: int | None, notice: Callable[[int], str], limit: int = QUEUE_BYTES) -> None:
+        self._fd = fd
+        self._notice = notice
+        self._limit = limit
+        self._lines: deque[bytes] = deque()
+        self._bytes = 0
+        self._dropped = 0
+        self._busy = False  # the thread is writing
+        self._dead = fd is None  # the fd failed (closed, EPIPE): nothing more is written
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def put(self, text: str) -> None:
+        data = text.encode("utf-8", "backslashreplace")
+        with self._cond:
+            if self._dead:
+                return
+            if self._bytes + len(data) > self._limit:
+                self._dropped += 1
+                return
+            self._lines.append(data)
+            self._bytes += len(data)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lilith-stderr", daemon=True)
+                self._thread.start()
+                atexit.register(self.flush)
+            self._cond.notify()
+
+    def flush(self, timeout: float = EXIT_FLUSH_SECONDS) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while (self._lines or self._busy) and not self._dead:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+                while not self._lines:
+                    self._cond.wait()
+                batch = b"".join(self._lines)
+                self._lines.clear()
+                self._bytes = 0
+                dropped, self._dropped = self._dropped, 0
+                self._busy = True
+            if dropped:  # the drops came after these lines: said after them, when they are written
+                batch += self._notice(dropped).encode("utf-8", "backslashreplace")
+            if not self._write(batch):
+                with self._cond:
+                    self._dead = True
+                    self._busy = False
+                    self._lines.clear()
+                    self._cond.notify_all()
+                return
+
+    def _write(self, data: bytes) -> bool:
+        fd = self._fd
+        if fd is None:  # pragma: no cover - a queue without an fd is dead from the start
+            return False
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(fd, view) :]
+            except BlockingIOError:  # someone made the shared stderr non-blocking: wait for room
+                import select
+
+                poller = select.poll()
+                poller.register(fd, select.POLLOUT)
+                poller.poll()
+            except OSError:
+                return False
+        return True
+
+
+def _fileno(stream: TextIO) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def secret_values(environ: Mapping[str, str]) -> tuple[str, ...]:

@@ -7,13 +7,16 @@ gone, server gone, signals), so the hot path never waits on anything but its own
 
 The main thread never blocks on a peer: a server that stopped reading or a client that stopped reading
 must not keep it from timing requests out, from handling signals or from stopping the server. What it has
-for the client (timeouts, answers for a lost server) goes through a courier thread; what it has for the
-server (cancellations, which are advisory) is written only if that cannot block, and dropped otherwise.
+for either peer goes through a courier thread: answers for the client (timeouts, a lost server's requests)
+and cancellations for the server (advisory, so their queue is bounded: beyond it they are dropped, and
+said). Logging never blocks either (see ``logs.StderrQueue``).
 
 Ending: the server reader owns the server's stdout and reads it to EOF, so answers the server wrote before
 it ended reach the client; whatever is still pending then is answered with an error; then the client pipe
-is shut after the write under way, so a client that reads never sees half a line. The waits are bounded by
-the shutdown grace, renewed while the client keeps reading (see ``Patience``).
+is shut after the write under way, so a client that reads never sees half a line. Every wait is bounded by
+the shutdown grace, renewed while answers still flow: the client takes what was written to it, or the
+server's output is still being read (see ``Patience``); the server is not signalled while it is only held
+up by a slow client. A client that hung up is noticed even while its reader is stuck on the server.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from __future__ import annotations
 import gc
 import os
 import queue
-import select
 import signal
 import threading
 import time
@@ -35,7 +37,7 @@ from lilith.core.framing import LineFramer, OversizedLine
 from lilith.core.session import Effects, Session
 from lilith.errors import AuditWriteError, ServerStartError
 from lilith.runtime.logs import StderrLog
-from lilith.runtime.pipes import Courier, Patience, Pipe
+from lilith.runtime.pipes import Courier, Patience, Pipe, hung_up
 from lilith.runtime.policy_holder import PolicyHolder
 from lilith.runtime.supervisor import ServerExit, ServerProcess, ServerSpec, start_server
 
@@ -43,6 +45,7 @@ READ_CHUNK = 64 * 1024  # below glibc's mmap threshold: a bigger buffer costs an
 POLICY_POLL_SECONDS = 1.0
 DEADLINE_POLL_SECONDS = 0.1  # how late a request timeout may be noticed, at worst (an idle wake-up costs ~20 µs)
 GC_YOUNG_THRESHOLD = 50_000
+SERVER_NOTICE_LIMIT = 1000  # cancellations that may wait for a server that does not read; more are dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,7 @@ class StdioProxy:
         self._log = log
         self._options = options or ProxyOptions()
         self._client_in = client_in
-        self._client = Pipe(client_out)
+        self._client = Pipe.watched(client_out)
         self._courier = Courier(self._client, self._client_lost, "lilith-client-courier")
         self._start = start
         self._first_server = first_server
@@ -91,10 +94,15 @@ class StdioProxy:
         self._server_ready = threading.Event()
         self._server: ServerProcess | None = None
         self._server_pipe: Pipe | None = None
+        self._server_courier: Courier | None = None
         self._server_reader: threading.Thread | None = None
         self._client_reader: threading.Thread | None = None
         self._client_closed = threading.Event()  # the client's stdin ended, or its stdout broke
+        self._intake = threading.Lock()  # held by the client reader while it handles a chunk; kept by the end
+        self._client_reads = 0  # os.read calls of the client reader: is it still getting anywhere?
+        self._server_reads = 0  # ... and of the server reader: are the server's answers still flowing?
         self._hangup_since: float | None = None
+        self._hangup_reads = 0
         self._generation = 0
         self._stopping = False
         self._signals = 0
@@ -177,8 +185,8 @@ class StdioProxy:
             if deadline is None or deadline > time.monotonic():
                 return
             expired = self._session.expire()
-        # The client's answers first, by courier; the cancellations are advisory, and a server that does not
-        # read its stdin (the likely reason for the timeout) must not block this thread.
+        # The client's answers first; a server that does not read its stdin (the likely reason for the
+        # timeout) must not block this thread either: both go by courier.
         self._courier.deliver(expired.effects.to_client)
         self._advise_server(expired.effects.to_server)
         server = self._server
@@ -189,10 +197,12 @@ class StdioProxy:
             server.kill()
 
     def _advise_server(self, lines: list[bytes]) -> None:
-        pipe = self._server_pipe
-        dropped = sum(1 for line in lines if pipe is None or not pipe.try_write_line(line))
-        if dropped:
-            self._log.log("warning", "server_notice_dropped", lines=dropped, detail="the server is not reading")
+        """Advisory lines for the server (cancellations): queued unless the queue is full."""
+        courier = self._server_courier
+        dropped = len(lines) - (courier.deliver(lines) if courier is not None else 0)
+        if dropped and courier is not None:
+            detail = f"queue full: {courier.waiting()} notices are still waiting for the server to read its stdin"
+            self._log.log("warning", "server_notice_dropped", lines=dropped, detail=detail)
 
     def _ended(self, reason: str, exit_code: int) -> int:
         counts = self._session.counts
@@ -216,6 +226,7 @@ class StdioProxy:
         stdin_fd, stdout_fd = server.take_pipes()  # our threads close them: see _server_loop and Pipe.close
         self._generation += 1
         pipe = Pipe(stdin_fd, owned=True)
+        courier = Courier(pipe, _ignore, f"lilith-server-courier-{self._generation}", limit=SERVER_NOTICE_LIMIT)
         self._log.log("info", "server_started", pid=server.pid, argv=list(self._spec.argv))
         if replay:
             with self._session_lock:
@@ -227,7 +238,7 @@ class StdioProxy:
                 threading.Thread(
                     target=pipe.write_held, args=(effects.to_server,), name="lilith-handshake-replay", daemon=True
                 ).start()
-        self._server, self._server_pipe = server, pipe
+        self._server, self._server_pipe, self._server_courier = server, pipe, courier
         generation = self._generation
         self._server_reader = threading.Thread(
             target=self._server_loop,
@@ -244,8 +255,7 @@ class StdioProxy:
         server = self._server
         if server is None:  # pragma: no cover - the loop only runs with a server
             raise RuntimeError("no server to reap")
-        if self._server_pipe is not None:
-            self._server_pipe.close()
+        self._close_server_pipe()
         server.wait(timeout=0.5)
         ended = server.kill()  # a tree that closed its stdout but lives on is stopped here
         self._server_gone(server, ended, failed=failed or ended.limit is not None)
@@ -266,6 +276,9 @@ class StdioProxy:
             limit=ended.limit,
         )
         pending = self._fail_pending(_describe(ended))
+        courier = self._server_courier
+        if courier is not None and courier.waiting():  # what a server that stopped reading never got
+            self._log.log("warning", "server_notices_undelivered", lines=courier.waiting())
         if event == "server_exited" or pending:
             self._record(
                 {
@@ -278,6 +291,13 @@ class StdioProxy:
                     "pending_failed": pending,
                 }
             )
+
+    def _close_server_pipe(self) -> None:
+        """EOF for the server now, or once a write blocked on it ends; its courier ends after its queue."""
+        if self._server_pipe is not None:
+            self._server_pipe.close()
+        if self._server_courier is not None:
+            self._server_courier.finish()
 
     def _fail_pending(self, why: str) -> int:
         """Answer every request still waiting on the server with an error (by courier); how many there were."""
@@ -297,24 +317,16 @@ class StdioProxy:
                 self._audit.sync()
             except AuditWriteError as exc:
                 self._log.log("error", "audit_sync_failed", error=str(exc))
-        if not self._client_hung_up():
+        # The client closed its end of our stdin. Its reader sees EOF once it has read everything, unless it
+        # is stuck on the way (on a server that does not read): then it has stopped calling read.
+        reads = self._client_reads
+        if not hung_up(self._client_in):
             self._hangup_since = None
-        elif self._hangup_since is None:
-            self._hangup_since = now
+        elif self._hangup_since is None or reads != self._hangup_reads:
+            self._hangup_since, self._hangup_reads = now, reads
         elif now - self._hangup_since >= self._options.stdin_grace_seconds:
-            # The reader would have seen EOF by now if it could read; it is blocked on the server instead.
             self._log.log("info", "client_hung_up", detail="while Lilith was blocked writing to the server")
             self._client_gone()
-
-    def _client_hung_up(self) -> bool:
-        """The client closed its end of our stdin and we have read all it sent (pipes and sockets only)."""
-        try:
-            poller = select.poll()
-            poller.register(self._client_in, select.POLLIN)  # POLLHUP is always reported
-            events = poller.poll(0)
-        except OSError:
-            return False
-        return any(mask & select.POLLHUP and not mask & select.POLLIN for _fd, mask in events)
 
     def _stop(self, reason: str, exit_code: int = 0) -> int:
         """Client gone or signal: stop the server the MCP way, then let its last answers out."""
@@ -322,9 +334,14 @@ class StdioProxy:
         server = self._server
         if server is None:  # pragma: no cover - the loop only runs with a server
             return self._finish(reason, exit_code)
-        if self._server_pipe is not None:
-            self._server_pipe.close()  # EOF for the server now, or once a write blocked on it ends
-        ended = server.shutdown(self._options.stdin_grace_seconds, self._options.term_grace_seconds)
+        self._close_server_pipe()
+        signals = self._signals
+        ended = server.shutdown(
+            self._options.stdin_grace_seconds,
+            self._options.term_grace_seconds,
+            progress=self._held_up,  # a server only held up by a slow client is not signalled for that
+            interrupted=lambda: self._signals > signals,
+        )
         patience = self._patience()
         patience.wait_for(self._server_reader)  # what the server wrote before it ended, to its EOF
         # A cap (CPU, memory) that ends the server during the shutdown is a failure, and said so.
@@ -336,9 +353,12 @@ class StdioProxy:
     def _finish(self, reason: str, exit_code: int, patience: Patience | None = None) -> int:
         """Deliver what is on its way to the client, then shut the client pipe (never mid-line)."""
         self._stopping = True
+        self._server_ready.set()  # the server is gone for good: a reader waiting for it goes on, and fails fast
         patience = patience or self._patience()
         if reason == "client_closed" and not self._client.broken:  # the client reader is ending: let it
             patience.wait_for(self._client_reader)  # write what it has (answers to refused calls)
+        else:  # the chunk under way is handled to its end (its refusals written), and no other is started
+            patience.wait(lambda timeout: self._intake.acquire(timeout=timeout))
         self._fail_pending("is gone")  # requests that came in while the server was stopped
         patience.wait_for(self._courier.finish())
         if not self._client.shut(patience):
@@ -346,10 +366,20 @@ class StdioProxy:
         return self._ended(reason, exit_code)
 
     def _patience(self) -> Patience:
-        """The ending's wait for writes to the client: the shutdown grace, renewed while the client reads;
-        one more signal cuts it short."""
+        """The ending's wait for writes to the client: the shutdown grace, renewed while answers still
+        flow; one more signal cuts it short."""
         signals = self._signals
-        return Patience(self._client, self._options.stdin_grace_seconds, lambda: self._signals > signals)
+        return Patience(self._flowing, self._options.stdin_grace_seconds, lambda: self._signals > signals)
+
+    def _flowing(self) -> object:
+        """Changes while answers flow: the client takes what was written to it, the server's output is read
+        (to its end: by now the server is gone)."""
+        return self._client.mark(), self._server_reads
+
+    def _held_up(self) -> object:
+        """Changes while a write to the client waits for it and it takes more: the server's answers are held
+        up by a slow client. A server that only goes on talking (or never stops) is not waited for."""
+        return self._client.mark() if self._client.busy() else None
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -376,9 +406,11 @@ class StdioProxy:
                 except OSError as exc:
                     self._log.log("error", "client_read_failed", error=str(exc))
                     break
+                self._client_reads += 1
                 if not chunk:
                     break
-                self._handle_chunk(framer.feed(chunk), self._session.from_client)
+                with self._intake:
+                    self._handle_chunk(framer.feed(chunk), self._session.from_client)
         finally:
             self._client_gone()
 
@@ -402,6 +434,7 @@ class StdioProxy:
                 except OSError as exc:
                     self._log.log("error", "server_read_failed", error=str(exc))
                     break
+                self._server_reads += 1
                 if not chunk:
                     break
                 self._handle_chunk(framer.feed(chunk), self._session.from_server)
@@ -439,6 +472,10 @@ class StdioProxy:
                 self._log.log("warning", "server_write_failed")
         if effects.to_client and not self._client.write_lines(effects.to_client) and not self._client.closed:
             self._client_lost()
+
+
+def _ignore() -> None:
+    """A server pipe that broke: its reader sees the server's end and says so."""
 
 
 def _describe(ended: ServerExit) -> str:

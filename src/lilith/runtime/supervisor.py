@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from lilith.errors import ServerStartError
@@ -30,6 +30,7 @@ __all__ = ["ResourceLimits", "ServerExit", "ServerLauncher", "ServerProcess", "S
 _REAPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reaper.py")
 _START_TIMEOUT = 30.0  # seconds for the reaper to report that the server was exec'd (normally a few ms)
 _KILL_TIMEOUT = 10.0  # seconds for the reaper to empty the tree after SIGKILL before we kill the reaper itself
+_PATIENCE_POLL = 0.05  # how often a renewable grace looks at the progress it is given
 
 
 class ResourceLimits(NamedTuple):
@@ -131,15 +132,26 @@ class ServerProcess:
             return self._exit
         return None
 
-    def shutdown(self, stdin_grace: float = 2.0, term_grace: float = 2.0) -> ServerExit:
+    def shutdown(
+        self,
+        stdin_grace: float = 2.0,
+        term_grace: float = 2.0,
+        *,
+        progress: Callable[[], object] | None = None,
+        interrupted: Callable[[], bool] | None = None,
+    ) -> ServerExit:
         """Stop the server the MCP way: close stdin, then SIGTERM the tree, then SIGKILL it. Idempotent.
-        The kill needs nothing of the pipes, so it ends a write blocked on a server that stopped reading."""
+        The kill needs nothing of the pipes, so it ends a write blocked on a server that stopped reading.
+
+        Each grace starts again whenever ``progress()`` changes (say, the server's last answers are still
+        being read by a slow client: it is only blocked by back-pressure, not stuck); ``interrupted()``
+        (say, a second signal) ends the waiting at once."""
         with self._shutdown_lock:
             if not self._done.is_set():
                 self.close_stdin()
-                if self.wait(stdin_grace) is None:
+                if not self._wait_patiently(stdin_grace, progress, interrupted):
                     self._command(b"term\n")
-                    if self.wait(term_grace) is None:
+                    if not self._wait_patiently(term_grace, progress, interrupted):
                         self._kill_and_wait()
             return self._finish()
 
@@ -150,6 +162,26 @@ class ServerProcess:
         return self._finish()
 
     # -- internals -----------------------------------------------------------------------------------------
+    def _wait_patiently(
+        self, grace: float, progress: Callable[[], object] | None, interrupted: Callable[[], bool] | None
+    ) -> bool:
+        """Wait for the tree to be gone: ``grace`` seconds, renewed while ``progress()`` changes."""
+        if progress is None and interrupted is None:
+            return self.wait(grace) is not None
+        seen = progress() if progress is not None else None
+        deadline = time.monotonic() + grace
+        while not self._done.is_set():
+            if interrupted is not None and interrupted():
+                return False
+            now = time.monotonic()
+            mark = progress() if progress is not None else None
+            if mark != seen:
+                seen, deadline = mark, now + grace
+            if now >= deadline:
+                return False
+            self._done.wait(min(deadline - now, _PATIENCE_POLL))
+        return True
+
     def _finish(self) -> ServerExit:
         self._done.wait()
         self.close_stdin()
