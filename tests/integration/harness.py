@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[2]
 LILITH = str(Path(sys.executable).parent / "lilith")
 HOSTILE = [sys.executable, str(ROOT / "tests" / "servers" / "hostile_server.py")]
@@ -163,3 +165,15 @@ def wait_until(predicate: Any, timeout: float = 5.0, interval: float = 0.02) -> 
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def all_gone(processes: list[psutil.Process]) -> bool:
+    """Has every one of ``processes`` exited (a zombie waiting for its parent counts as gone)?"""
+
+    def gone(process: psutil.Process) -> bool:
+        try:
+            return bool(process.status() == psutil.STATUS_ZOMBIE)
+        except psutil.NoSuchProcess:
+            return True
+
+    return all(gone(process) for process in processes)

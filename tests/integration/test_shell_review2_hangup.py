@@ -16,21 +16,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.harness import ROOT, lilith_run, recorded, wait_until
+from tests.integration.harness import ROOT, all_gone, lilith_run, recorded, wait_until
 
 LIFECYCLE = [sys.executable, str(ROOT / "tests" / "servers" / "lifecycle_server.py")]
 HELLO = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
 PAD = "x" * 20_000
-
-
-def _gone(processes: list[psutil.Process]) -> bool:
-    def dead(process: psutil.Process) -> bool:
-        try:
-            return bool(process.status() == psutil.STATUS_ZOMBIE)
-        except psutil.NoSuchProcess:
-            return True
-
-    return all(dead(process) for process in processes)
 
 
 @pytest.mark.parametrize("closes", ["stdin", "both pipes"])
@@ -66,5 +56,5 @@ def test_a_client_that_hangs_up_with_data_unread_ends_lilith(tmp_path: Path, clo
     assert code == 0
     assert took < 8  # two polls of once a second, the grace, the server's stop (SIGTERM after 0.5 s)
     assert "client_hung_up" in stderr.read_text()
-    assert wait_until(lambda: _gone(tree))
+    assert wait_until(lambda: all_gone(tree))
     assert [m["method"] for m in recorded(record)] == ["initialize"]  # the server never read more

@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.harness import ROOT, lilith_run, recorded, wait_until
+from tests.integration.harness import ROOT, all_gone, lilith_run, recorded, wait_until
 
 LIFECYCLE = [sys.executable, str(ROOT / "tests" / "servers" / "lifecycle_server.py")]
 HELLO = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
@@ -81,16 +81,6 @@ class Lilith:
             self.proc.wait()
 
 
-def _gone(processes: list[psutil.Process]) -> bool:
-    def dead(process: psutil.Process) -> bool:
-        try:
-            return bool(process.status() == psutil.STATUS_ZOMBIE)
-        except psutil.NoSuchProcess:
-            return True
-
-    return all(dead(process) for process in processes)
-
-
 @pytest.mark.parametrize("how", ["SIGTERM", "EOF"])
 def test_a_flood_of_warnings_to_a_stderr_nobody_reads_does_not_freeze_lilith(tmp_path: Path, how: str) -> None:
     lilith = Lilith(tmp_path, "--lines", str(NOT_JSON_LINES))
@@ -101,7 +91,7 @@ def test_a_flood_of_warnings_to_a_stderr_nobody_reads_does_not_freeze_lilith(tmp
         lilith.kill()
     assert code == (128 + signal.SIGTERM if how == "SIGTERM" else 0)
     assert took < 5  # the stop, and at most a second waiting for the stuck stderr at exit
-    assert wait_until(lambda: _gone(lilith.tree))
+    assert wait_until(lambda: all_gone(lilith.tree))
     assert [m["id"] for m in recorded(lilith.record)] == [0, 1]
 
 
@@ -116,7 +106,7 @@ def test_the_server_filling_the_shared_stderr_does_not_freeze_lilith(tmp_path: P
         lilith.kill()
     assert code == 0
     assert took < 5
-    assert wait_until(lambda: _gone(lilith.tree))
+    assert wait_until(lambda: all_gone(lilith.tree))
     assert [m["id"] for m in recorded(lilith.record)] == [0, 1]
 
 

@@ -19,7 +19,16 @@ from typing import IO, Any
 
 import psutil
 
-from tests.integration.harness import ALLOW_ECHO_POLICY, HOSTILE, ROOT, Proxy, lilith_run, recorded, wait_until
+from tests.integration.harness import (
+    ALLOW_ECHO_POLICY,
+    HOSTILE,
+    ROOT,
+    Proxy,
+    all_gone,
+    lilith_run,
+    recorded,
+    wait_until,
+)
 
 LIFECYCLE = [sys.executable, str(ROOT / "tests" / "servers" / "lifecycle_server.py")]
 TIMEOUT_CODE = -32001
@@ -33,16 +42,6 @@ HELLO = {
 
 def _tree(pid: int) -> list[psutil.Process]:
     return list(psutil.Process(pid).children(recursive=True))
-
-
-def _all_gone(processes: list[psutil.Process]) -> bool:
-    def gone(process: psutil.Process) -> bool:
-        try:
-            return bool(process.status() == psutil.STATUS_ZOMBIE)
-        except psutil.NoSuchProcess:
-            return True
-
-    return all(gone(process) for process in processes)
 
 
 def _stuck_server_with_a_blocked_write(tmp_path: Path) -> tuple[Proxy, Path, list[psutil.Process], Any, float]:
@@ -67,7 +66,7 @@ def test_the_timeout_reaches_the_client_and_sigterm_ends_lilith(tmp_path: Path) 
         assert proxy.proc.wait(10) == 128 + signal.SIGTERM
     finally:
         proxy.kill()
-    assert wait_until(lambda: _all_gone(tree))
+    assert wait_until(lambda: all_gone(tree))
     # The cancellation waited for the server by courier; it never read it, and Lilith says so at the end.
     assert "server_notices_undelivered lines=1" in proxy.stderr()
     assert [m["method"] for m in recorded(record)] == ["initialize"]  # the server never read more
@@ -80,7 +79,7 @@ def test_a_client_that_hangs_up_ends_lilith_while_its_reader_is_blocked(tmp_path
         assert proxy.close(timeout=10) == 0  # seen without reading: the reader cannot get to its EOF
     finally:
         proxy.kill()
-    assert wait_until(lambda: _all_gone(tree))
+    assert wait_until(lambda: all_gone(tree))
     assert "client_hung_up" in proxy.stderr()
 
 
