@@ -230,6 +230,7 @@ def _run(args: argparse.Namespace, server: list[str]) -> int:
         proxy = assemble_proxy(args, server, log, launcher)
     except ConfigError as exc:
         log.log("error", "config_error", error=str(exc))
+        log.flush()  # the log line goes by a writer thread: let it out before the message, never inside it
         print(f"lilith: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ServerStartError as exc:

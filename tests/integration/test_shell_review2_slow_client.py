@@ -134,3 +134,30 @@ def test_a_server_that_goes_on_talking_after_eof_is_still_stopped_after_the_grac
     assert beats and {beat["method"] for beat in beats} == {"notifications/message"}
     assert "server_stopped reason='killed by SIGTERM'" in proxy.stderr()
     assert [m["method"] for m in recorded(record)] == ["ping"]
+
+
+def test_a_flooding_server_that_ignores_eof_is_stopped_even_while_the_client_reads(tmp_path: Path) -> None:
+    """A reading client renews the shutdown graces, but only up to ten graces each: a server that floods
+    the client forever (``lilith ... | tee``) must not keep Lilith alive."""
+    stderr = tmp_path / "stderr.log"
+    server = [*LIFECYCLE, "chatty", "--flood"]
+    lilith = subprocess.Popen(
+        lilith_run("--shutdown-timeout", GRACE, server=server),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr.open("wb"),
+    )
+    assert lilith.stdin is not None and lilith.stdout is not None
+    try:
+        lilith.stdin.write(_pings(1))
+        lilith.stdin.close()
+        received, took = _read_slowly(lilith.stdout, 4096, 0.02)
+        code = lilith.wait(10)
+    finally:
+        if lilith.poll() is None:
+            lilith.kill()
+            lilith.wait()
+    assert took < 2 * 10 * float(GRACE) + 5  # two waits of at most ten graces, and the drain
+    assert code == 0
+    assert "server_stopped reason='killed by" in stderr.read_text()
+    assert received.endswith(b"\n")  # whole lines to the end

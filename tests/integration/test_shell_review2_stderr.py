@@ -132,3 +132,18 @@ def test_lines_dropped_while_stderr_was_not_read_are_counted_once_it_is(tmp_path
     assert dropped and all(n > 0 for n in dropped)
     assert warned + sum(dropped) == NOT_JSON_LINES  # each bad line was either logged or counted
     assert "client_closed" in log  # and what came after the drops was written
+
+
+def test_a_config_error_is_logged_then_said_each_on_a_line_of_its_own(tmp_path: Path) -> None:
+    policy = tmp_path / "bad.yaml"
+    policy.write_text("version: 1\nstatic_rules:\n  echo: MAYBE\n")
+    for _ in range(3):  # the log line goes by a writer thread: it must be out before the message is printed
+        done = subprocess.run(
+            lilith_run("--policy", str(policy), server=["true"]), input=b"", capture_output=True, timeout=30
+        )
+        lines = done.stderr.decode().splitlines()
+        assert done.returncode == 2
+        said = [n for n, line in enumerate(lines) if line.startswith("lilith: ")]
+        logged = [n for n, line in enumerate(lines) if line.startswith("lilith ERROR") and " config_error " in line]
+        assert len(said) == 1 and len(logged) == 1 and logged[0] < said[0], lines
+        assert "MAYBE" in lines[said[0]] and "lilith ERROR" not in lines[said[0]]

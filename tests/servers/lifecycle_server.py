@@ -22,7 +22,8 @@ Modes:
     it); answer every later request with an empty result, to EOF.
 ``chatty``
     Answer every request; at EOF go on talking: a progress notification every 0.1 s, forever (until a
-    signal), as a server with a heartbeat that ignores the end of its input.
+    signal), as a server with a heartbeat that ignores the end of its input. ``--flood``: 1 KB lines
+    without a pause, as fast as the client takes them.
 ``delayed``
     Answer every request after ``params.delay`` seconds (0 when absent), each from a timer of its own, so
     answers come late and out of order; to EOF. With ``--pause S``, stop reading for S seconds after the
@@ -112,6 +113,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--lines", type=int, default=0)
     parser.add_argument("--stderr-bytes", type=int, default=0)
     parser.add_argument("--pause", type=float, default=0.0)
+    parser.add_argument("--flood", action="store_true")  # chatty: 1 KB lines without a pause
     parser.add_argument("--record")
     args = parser.parse_args(argv)
     record = open(args.record, "ab", buffering=0) if args.record else None  # noqa: SIM115 - lives as long as we do
@@ -135,11 +137,13 @@ def main(argv: list[str]) -> int:
             message = json.loads(raw)
             if "id" in message and "method" in message:
                 answer(out, message["id"], HANDSHAKE if message["method"] == "initialize" else {})
-        beat = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "beat"}}
+        data = "x" * 1000 if args.flood else "beat"
+        beat = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": data}}
         while True:
             out.write(json.dumps(beat).encode() + b"\n")
             out.flush()
-            time.sleep(0.1)
+            if not args.flood:
+                time.sleep(0.1)
     if args.mode == "delayed":
         delayed(read_line, out, args.pause)
         return 0

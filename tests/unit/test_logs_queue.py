@@ -140,3 +140,32 @@ def test_a_stderr_nobody_reads_does_not_hold_the_exit() -> None:
             child.kill()
         child.communicate()
     assert code == 0
+
+
+def test_batches_are_written_in_atomic_pieces_cut_at_line_ends(
+    pipe: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pipe write of at most PIPE_BUF bytes is never interleaved with the server's own stderr (the same
+    pipe): a batch of queued lines goes out in such pieces, each ending a line; a longer line goes alone."""
+    read, write = pipe
+    sizes: list[bytes] = []
+    real_write = os.write
+
+    def recording(fd: int, data: bytes | memoryview) -> int:
+        if fd == write:
+            sizes.append(bytes(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", recording)
+    received = bytearray()
+    reader = _drain(read, received)
+    queue = StderrQueue(write, _notice)
+    lines = [_line(n) for n in range(200)] + ["y" * 6000 + "\n"] + [_line(n) for n in range(200, 260)]
+    for line in lines:
+        queue.put(line)
+    assert queue.flush(5)
+    os.close(write)
+    reader.join(5)
+    assert received.decode() == "".join(lines)
+    assert all(piece.endswith(b"\n") for piece in sizes)
+    assert all(len(piece) <= 4096 for piece in sizes if not piece.startswith(b"y"))

@@ -36,6 +36,7 @@ MIN_SECRET_CHARS = 6  # shorter environment values ("1", "true", "info") are too
 _ARGV_FIELDS = frozenset({"argv", "command", "server_command"})
 _URL_PASSWORD = re.compile(r"(?<=://)([^\s/:@]*):([^\s/@]+)@")  # the user may be empty: redis://:pw@cache
 QUEUE_BYTES = 1 << 20  # log text that may wait for stderr; lines beyond it are dropped and counted
+_ATOMIC = 4096  # PIPE_BUF on Linux: a pipe write up to this size is never interleaved with another writer's
 EXIT_FLUSH_SECONDS = 1.0  # how long the exit waits for queued lines to reach a stderr that does not take them
 
 
@@ -180,6 +181,16 @@ class StderrQueue:
                 return
 
     def _write(self, data: bytes) -> bool:
+        """Write ``data`` in pieces cut at line ends, each at most PIPE_BUF bytes when it can be: a pipe
+        write that size is atomic, so the server's own stderr (the same pipe) never lands inside a line."""
+        while len(data) > _ATOMIC:
+            cut = data.rfind(b"\n", 0, _ATOMIC) + 1 or data.find(b"\n") + 1 or len(data)
+            if not self._write_all(data[:cut]):
+                return False
+            data = data[cut:]
+        return self._write_all(data)
+
+    def _write_all(self, data: bytes) -> bool:
         fd = self._fd
         if fd is None:  # pragma: no cover - a queue without an fd is dead from the start
             return False

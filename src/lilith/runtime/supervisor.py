@@ -31,6 +31,7 @@ _REAPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reaper.py")
 _START_TIMEOUT = 30.0  # seconds for the reaper to report that the server was exec'd (normally a few ms)
 _KILL_TIMEOUT = 10.0  # seconds for the reaper to empty the tree after SIGKILL before we kill the reaper itself
 _PATIENCE_POLL = 0.05  # how often a renewable grace looks at the progress it is given
+_RENEWALS_MAX = 10  # how many graces a reading client may extend each shutdown wait to, at most
 
 
 class ResourceLimits(NamedTuple):
@@ -165,18 +166,22 @@ class ServerProcess:
     def _wait_patiently(
         self, grace: float, progress: Callable[[], object] | None, interrupted: Callable[[], bool] | None
     ) -> bool:
-        """Wait for the tree to be gone: ``grace`` seconds, renewed while ``progress()`` changes."""
+        """Wait for the tree to be gone: ``grace`` seconds, renewed while ``progress()`` changes, but never
+        past ``_RENEWALS_MAX`` graces in all: a server that ignores EOF and goes on talking to a client that
+        goes on reading would otherwise be waited for forever."""
         if progress is None and interrupted is None:
             return self.wait(grace) is not None
         seen = progress() if progress is not None else None
-        deadline = time.monotonic() + grace
+        started = time.monotonic()
+        deadline = started + grace
+        ceiling = started + grace * _RENEWALS_MAX
         while not self._done.is_set():
             if interrupted is not None and interrupted():
                 return False
             now = time.monotonic()
             mark = progress() if progress is not None else None
             if mark != seen:
-                seen, deadline = mark, now + grace
+                seen, deadline = mark, min(now + grace, ceiling)
             if now >= deadline:
                 return False
             self._done.wait(min(deadline - now, _PATIENCE_POLL))
