@@ -39,6 +39,28 @@ def _read_slowly(read: IO[bytes] | socket.socket, piece: int, pause: float) -> t
     return bytes(received), time.monotonic() - began
 
 
+def _send_then_read_slowly(
+    server: list[str], stderr: Path, requests: bytes, piece: int, pause: float
+) -> tuple[bytes, float, int]:
+    """Lilith in front of ``server``: send ``requests``, close stdin, read slowly to EOF; (bytes, seconds, code)."""
+    lilith = subprocess.Popen(
+        lilith_run("--shutdown-timeout", GRACE, server=server),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr.open("wb"),
+    )
+    assert lilith.stdin is not None and lilith.stdout is not None
+    try:
+        lilith.stdin.write(requests)
+        lilith.stdin.close()
+        received, took = _read_slowly(lilith.stdout, piece, pause)
+        return received, took, lilith.wait(10)
+    finally:
+        if lilith.poll() is None:
+            lilith.kill()
+            lilith.wait()
+
+
 def _answers(received: bytes) -> list[dict[str, object]]:
     assert received.endswith(b"\n"), received[-80:]  # never half a line
     return [json.loads(line) for line in received.splitlines()]
@@ -86,22 +108,7 @@ def test_a_server_held_up_only_by_a_slow_client_is_not_signalled(tmp_path: Path)
     """1,200 answers of 1 KB: the server's one write waits on the client (~2.5 s), far past both graces."""
     record, stderr = tmp_path / "received.jsonl", tmp_path / "stderr.log"
     server = [*LIFECYCLE, "late", "--bytes", "1000", "--record", str(record)]
-    lilith = subprocess.Popen(
-        lilith_run("--shutdown-timeout", GRACE, server=server),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=stderr.open("wb"),
-    )
-    assert lilith.stdin is not None and lilith.stdout is not None
-    try:
-        lilith.stdin.write(_pings(1200))
-        lilith.stdin.close()
-        received, took = _read_slowly(lilith.stdout, 8192, 0.015)
-        code = lilith.wait(10)
-    finally:
-        if lilith.poll() is None:
-            lilith.kill()
-            lilith.wait()
+    received, took, code = _send_then_read_slowly(server, stderr, _pings(1200), 8192, 0.015)
     answers = _answers(received)
     assert [a["id"] for a in answers] == list(range(1200))
     assert [a for a in answers if "result" not in a] == []  # none became "the server is gone"
@@ -140,23 +147,7 @@ def test_a_flooding_server_that_ignores_eof_is_stopped_even_while_the_client_rea
     """A reading client renews the shutdown graces, but only up to ten graces each: a server that floods
     the client forever (``lilith ... | tee``) must not keep Lilith alive."""
     stderr = tmp_path / "stderr.log"
-    server = [*LIFECYCLE, "chatty", "--flood"]
-    lilith = subprocess.Popen(
-        lilith_run("--shutdown-timeout", GRACE, server=server),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=stderr.open("wb"),
-    )
-    assert lilith.stdin is not None and lilith.stdout is not None
-    try:
-        lilith.stdin.write(_pings(1))
-        lilith.stdin.close()
-        received, took = _read_slowly(lilith.stdout, 4096, 0.02)
-        code = lilith.wait(10)
-    finally:
-        if lilith.poll() is None:
-            lilith.kill()
-            lilith.wait()
+    received, took, code = _send_then_read_slowly([*LIFECYCLE, "chatty", "--flood"], stderr, _pings(1), 4096, 0.02)
     assert took < 2 * 10 * float(GRACE) + 5  # two waits of at most ten graces, and the drain
     assert code == 0
     assert "server_stopped reason='killed by" in stderr.read_text()
