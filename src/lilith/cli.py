@@ -210,6 +210,9 @@ def main_zero(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, server: list[str]) -> int:
+    if sys.__stdout__ is None:  # fd 1 was closed at start: the next file opened would take its number
+        print("lilith: standard output is closed; it must carry the MCP messages to the client", file=sys.stderr)
+        return EXIT_USAGE
     # Anything printed by accident must never corrupt the MCP stream on fd 1.
     sys.stdout = sys.stderr
     # Boot the supervisor process first: its interpreter start-up then overlaps our own imports and the

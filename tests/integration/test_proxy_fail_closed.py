@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import StartProxy
-from tests.integration.harness import LILITH, Proxy, lilith_run, recorded
+from tests.integration.harness import HOSTILE, LILITH, Proxy, lilith_run, recorded
 
 
 def _calls(record: Path) -> list[str]:
@@ -221,3 +222,14 @@ def test_server_that_cannot_start_is_reported(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert done.stdout == b""
     assert "no-such-binary" in done.stderr.decode()
+
+
+def test_a_closed_standard_output_refuses_to_start(tmp_path: Path) -> None:
+    """With fd 1 closed, a file opened later (the audit log, say) would get its number and receive the MCP
+    messages: refuse instead, before any server is started."""
+    record = tmp_path / "received.jsonl"
+    command = " ".join(shlex.quote(part) for part in lilith_run(server=[*HOSTILE, "--record", str(record)]))
+    done = subprocess.run(["sh", "-c", f"{command} >&-"], input=b"", capture_output=True, timeout=30)
+    assert done.returncode == 2
+    assert b"standard output is closed" in done.stderr
+    assert not record.exists()
