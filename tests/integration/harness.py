@@ -177,3 +177,10 @@ def all_gone(processes: list[psutil.Process]) -> bool:
             return True
 
     return all(gone(process) for process in processes)
+
+
+def reap(process: subprocess.Popen[bytes]) -> None:
+    """Kill ``process`` if a test left it running, and collect it."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()

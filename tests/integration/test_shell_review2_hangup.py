@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.harness import ROOT, all_gone, lilith_run, recorded, wait_until
+from tests.integration.harness import ROOT, all_gone, lilith_run, reap, recorded, wait_until
 
 LIFECYCLE = [sys.executable, str(ROOT / "tests" / "servers" / "lifecycle_server.py")]
 HELLO = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
@@ -50,9 +50,7 @@ def test_a_client_that_hangs_up_with_data_unread_ends_lilith(tmp_path: Path, clo
         code = lilith.wait(15)  # never, before the fix
         took = time.monotonic() - hung_up
     finally:
-        if lilith.poll() is None:
-            lilith.kill()
-            lilith.wait()
+        reap(lilith)
     assert code == 0
     assert took < 8  # two polls of once a second, the grace, the server's stop (SIGTERM after 0.5 s)
     assert "client_hung_up" in stderr.read_text()

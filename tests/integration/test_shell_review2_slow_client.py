@@ -19,7 +19,7 @@ from typing import IO
 
 import pytest
 
-from tests.integration.harness import ROOT, Proxy, lilith_run, recorded
+from tests.integration.harness import ROOT, Proxy, lilith_run, reap, recorded
 
 LIFECYCLE = [sys.executable, str(ROOT / "tests" / "servers" / "lifecycle_server.py")]
 GRACE = "0.5"
@@ -56,9 +56,7 @@ def _send_then_read_slowly(
         received, took = _read_slowly(lilith.stdout, piece, pause)
         return received, took, lilith.wait(10)
     finally:
-        if lilith.poll() is None:
-            lilith.kill()
-            lilith.wait()
+        reap(lilith)
 
 
 def _answers(received: bytes) -> list[dict[str, object]]:
@@ -91,9 +89,7 @@ def test_a_slow_steady_reader_gets_every_answer_whole(tmp_path: Path, transport:
         received, took = _read_slowly(reader, 4096, 0.02)
         code = lilith.wait(10)
     finally:
-        if lilith.poll() is None:
-            lilith.kill()
-            lilith.wait()
+        reap(lilith)
         reader.close()
     answers = _answers(received)
     assert [a["id"] for a in answers] == list(range(400))

@@ -26,6 +26,7 @@ from tests.integration.harness import (
     Proxy,
     all_gone,
     lilith_run,
+    reap,
     recorded,
     wait_until,
 )
@@ -122,9 +123,7 @@ def test_sigterm_ends_lilith_while_the_client_reads_nothing(tmp_path: Path) -> N
         lilith.send_signal(signal.SIGTERM)
         code = lilith.wait(15)  # stop the server, then give the client 1 s to read: it does not
     finally:
-        if lilith.poll() is None:
-            lilith.kill()
-            lilith.wait()
+        reap(lilith)
         stdout.close()
     assert code == 128 + signal.SIGTERM
     assert "client_write_abandoned" in (tmp_path / "stderr.log").read_text()
@@ -139,9 +138,7 @@ def test_a_client_that_reads_again_gets_every_answer_whole(tmp_path: Path) -> No
         lines = stdout.read().splitlines(keepends=True)
         code = lilith.wait(15)
     finally:
-        if lilith.poll() is None:
-            lilith.kill()
-            lilith.wait()
+        reap(lilith)
         stdout.close()
     assert code == 128 + signal.SIGTERM
     assert all(line.endswith(b"\n") for line in lines)

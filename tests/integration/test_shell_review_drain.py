@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import ROOT, Proxy, lilith_run, recorded
+from tests.integration.harness import ROOT, Proxy, lilith_run, reap, recorded
 
 LIFECYCLE = [sys.executable, str(ROOT / "tests" / "servers" / "lifecycle_server.py")]
 MB = 1_000_000
@@ -75,9 +75,7 @@ def test_a_slow_client_gets_the_whole_answer_even_past_the_shutdown_grace(tmp_pa
         took = time.monotonic() - began
         code = lilith.wait(10)
     finally:
-        if lilith.poll() is None:
-            lilith.kill()
-            lilith.wait()
+        reap(lilith)
     assert code == 0
     assert took > 2.0  # the client really was slower than the grace
     assert received.endswith(b"\n") and received.count(b"\n") == 1
