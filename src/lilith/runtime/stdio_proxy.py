@@ -1,9 +1,7 @@
 """The stdio shell: moves bytes between the client, the session and the supervised server.
 
-Threads with blocking reads, not asyncio: on these machines an event-loop wake-up per message costs more
-than the whole 0.1 ms budget for added latency, while a blocked ``os.read`` in a dedicated thread wakes
-directly. Each direction has one reader thread; the main thread only handles lifecycle events (client
-gone, server gone, signals), so the hot path never waits on anything but its own pipe.
+Each direction has one reader thread (``message_pump``); the main thread only handles lifecycle events
+(client gone, server gone, signals), so the hot path never waits on anything but its own pipe.
 
 The main thread never blocks on a peer: a server that stopped reading or a client that stopped reading
 must not keep it from timing requests out, from handling signals or from stopping the server. What it has
@@ -22,7 +20,6 @@ up by a slow client. A client that hung up is noticed even while its reader is s
 from __future__ import annotations
 
 import gc
-import os
 import queue
 import signal
 import threading
@@ -33,15 +30,15 @@ from types import FrameType
 from typing import Any
 
 from lilith.audit.writer import AuditFile, NoAudit
-from lilith.core.framing import LineFramer, OversizedLine
-from lilith.core.session import Effects, Session
+from lilith.core.session import Session
 from lilith.errors import AuditWriteError, ServerStartError
+from lilith.runtime.client_hangup import ClientHangup
 from lilith.runtime.logs import StderrLog
-from lilith.runtime.pipes import Courier, Patience, Pipe, hung_up
+from lilith.runtime.message_pump import MessagePump
+from lilith.runtime.pipes import Courier, Patience, Pipe
 from lilith.runtime.policy_holder import PolicyHolder
 from lilith.runtime.supervisor import ServerExit, ServerProcess, ServerSpec, start_server
 
-READ_CHUNK = 64 * 1024  # below glibc's mmap threshold: a bigger buffer costs an mmap + mremap + munmap per read
 POLICY_POLL_SECONDS = 1.0
 DEADLINE_POLL_SECONDS = 0.1  # how late a request timeout may be noticed, at worst (an idle wake-up costs ~20 µs)
 GC_YOUNG_THRESHOLD = 50_000
@@ -85,26 +82,26 @@ class StdioProxy:
         self._client_in = client_in
         self._client = Pipe.watched(client_out)
         self._courier = Courier(self._client, self._client_lost, "lilith-client-courier")
+        self._pump = MessagePump(
+            session,
+            self._client,
+            log,
+            on_client_eof=self._client_gone,
+            on_client_lost=self._client_lost,
+            on_server_eof=lambda generation: self._events.put(_Event("server_eof", generation)),
+        )
+        self._hangup = ClientHangup(client_in, self._options.stdin_grace_seconds)
         self._start = start
         self._first_server = first_server
         self._policy = policy
         self._audit = audit
         self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
-        self._session_lock = threading.Lock()
-        self._server_ready = threading.Event()
         self._server: ServerProcess | None = None
-        self._server_pipe: Pipe | None = None
         self._server_courier: Courier | None = None
         self._server_reader: threading.Thread | None = None
         self._client_reader: threading.Thread | None = None
         self._client_closed = threading.Event()  # the client's stdin ended, or its stdout broke
-        self._intake = threading.Lock()  # held by the client reader while it handles a chunk; kept by the end
-        self._client_reads = 0  # os.read calls of the client reader: is it still getting anywhere?
-        self._server_reads = 0  # ... and of the server reader: are the server's answers still flowing?
-        self._hangup_since: float | None = None
-        self._hangup_reads = 0
         self._generation = 0
-        self._stopping = False
         self._signals = 0
 
     # ------------------------------------------------------------------ lifecycle (main thread)
@@ -127,7 +124,9 @@ class StdioProxy:
         except ServerStartError as exc:
             self._log.log("error", "server_start_failed", error=str(exc))
             return 1
-        self._client_reader = threading.Thread(target=self._client_loop, name="lilith-client-reader", daemon=True)
+        self._client_reader = threading.Thread(
+            target=self._pump.client_loop, args=(self._client_in,), name="lilith-client-reader", daemon=True
+        )
         self._client_reader.start()
         restarts = 0
         next_tick = time.monotonic() + POLICY_POLL_SECONDS
@@ -180,7 +179,7 @@ class StdioProxy:
         return max(0.0, min(next_tick - time.monotonic(), DEADLINE_POLL_SECONDS))
 
     def _expire_requests(self) -> None:
-        with self._session_lock:
+        with self._pump.session_lock:
             deadline = self._session.next_deadline()
             if deadline is None or deadline > time.monotonic():
                 return
@@ -229,7 +228,7 @@ class StdioProxy:
         courier = Courier(pipe, _ignore, f"lilith-server-courier-{self._generation}", limit=SERVER_NOTICE_LIMIT)
         self._log.log("info", "server_started", pid=server.pid, argv=list(self._spec.argv))
         if replay:
-            with self._session_lock:
+            with self._pump.session_lock:
                 effects = self._session.handshake_replay()
             if effects.to_server:
                 # The handshake must reach the new server before anything else; holding the pipe's lock
@@ -238,20 +237,20 @@ class StdioProxy:
                 threading.Thread(
                     target=pipe.write_held, args=(effects.to_server,), name="lilith-handshake-replay", daemon=True
                 ).start()
-        self._server, self._server_pipe, self._server_courier = server, pipe, courier
+        self._server, self._pump.server_pipe, self._server_courier = server, pipe, courier
         generation = self._generation
         self._server_reader = threading.Thread(
-            target=self._server_loop,
+            target=self._pump.server_loop,
             args=(stdout_fd, generation),
             name=f"lilith-server-reader-{generation}",
             daemon=True,
         )
         self._server_reader.start()
-        self._server_ready.set()
+        self._pump.server_ready.set()
 
     def _reap_server(self, *, failed: bool) -> ServerExit:
         """The server's stdout ended: collect its exit, then fail every request still waiting on it."""
-        self._server_ready.clear()
+        self._pump.server_ready.clear()
         server = self._server
         if server is None:  # pragma: no cover - the loop only runs with a server
             raise RuntimeError("no server to reap")
@@ -294,14 +293,14 @@ class StdioProxy:
 
     def _close_server_pipe(self) -> None:
         """EOF for the server now, or once a write blocked on it ends; its courier ends after its queue."""
-        if self._server_pipe is not None:
-            self._server_pipe.close()
+        if self._pump.server_pipe is not None:
+            self._pump.server_pipe.close()
         if self._server_courier is not None:
             self._server_courier.finish()
 
     def _fail_pending(self, why: str) -> int:
         """Answer every request still waiting on the server with an error (by courier); how many there were."""
-        with self._session_lock:
+        with self._pump.session_lock:
             pending = self._session.in_flight
             effects = self._session.server_lost(why)
         self._courier.deliver(effects.to_client)
@@ -317,20 +316,23 @@ class StdioProxy:
                 self._audit.sync()
             except AuditWriteError as exc:
                 self._log.log("error", "audit_sync_failed", error=str(exc))
-        # The client closed its end of our stdin. Its reader sees EOF once it has read everything, unless it
-        # is stuck on the way (on a server that does not read): then it has stopped calling read.
-        reads = self._client_reads
-        if not hung_up(self._client_in):
-            self._hangup_since = None
-        elif self._hangup_since is None or reads != self._hangup_reads:
-            self._hangup_since, self._hangup_reads = now, reads
-        elif now - self._hangup_since >= self._options.stdin_grace_seconds:
+        if self._hangup.gone(now, self._pump.client_reads):
             self._log.log("info", "client_hung_up", detail="while Lilith was blocked writing to the server")
             self._client_gone()
 
+    def _client_gone(self) -> None:
+        if not self._client_closed.is_set():
+            self._client_closed.set()
+            self._events.put(_Event("client_eof"))
+
+    def _client_lost(self) -> None:
+        """A write to the client failed: it is gone."""
+        self._log.log("info", "client_write_failed")
+        self._client_gone()
+
     def _stop(self, reason: str, exit_code: int = 0) -> int:
         """Client gone or signal: stop the server the MCP way, then let its last answers out."""
-        self._stopping = True
+        self._pump.stopping = True
         server = self._server
         if server is None:  # pragma: no cover - the loop only runs with a server
             return self._finish(reason, exit_code)
@@ -352,13 +354,13 @@ class StdioProxy:
 
     def _finish(self, reason: str, exit_code: int, patience: Patience | None = None) -> int:
         """Deliver what is on its way to the client, then shut the client pipe (never mid-line)."""
-        self._stopping = True
-        self._server_ready.set()  # the server is gone for good: a reader waiting for it goes on, and fails fast
+        self._pump.stopping = True
+        self._pump.server_ready.set()  # the server is gone for good: a reader waiting for it goes on, and fails fast
         patience = patience or self._patience()
         if reason == "client_closed" and not self._client.broken:  # the client reader is ending: let it
             patience.wait_for(self._client_reader)  # write what it has (answers to refused calls)
         else:  # the chunk under way is handled to its end (its refusals written), and no other is started
-            patience.wait(lambda timeout: self._intake.acquire(timeout=timeout))
+            patience.wait(lambda timeout: self._pump.intake.acquire(timeout=timeout))
         self._fail_pending("is gone")  # requests that came in while the server was stopped
         patience.wait_for(self._courier.finish())
         if not self._client.shut(patience):
@@ -374,7 +376,7 @@ class StdioProxy:
     def _flowing(self) -> object:
         """Changes while answers flow: the client takes what was written to it, the server's output is read
         (to its end: by now the server is gone)."""
-        return self._client.mark(), self._server_reads
+        return self._client.mark(), self._pump.server_reads
 
     def _held_up(self) -> object:
         """Changes while a write to the client waits for it and it takes more: the server's answers are held
@@ -395,83 +397,6 @@ class StdioProxy:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, handler)
         signal.signal(signal.SIGHUP, reload)
-
-    # ------------------------------------------------------------------ data paths (reader threads)
-    def _client_loop(self) -> None:
-        framer = LineFramer(self._session.limits.max_client_line_bytes)
-        try:
-            while True:
-                try:
-                    chunk = os.read(self._client_in, READ_CHUNK)
-                except OSError as exc:
-                    self._log.log("error", "client_read_failed", error=str(exc))
-                    break
-                self._client_reads += 1
-                if not chunk:
-                    break
-                with self._intake:
-                    self._handle_chunk(framer.feed(chunk), self._session.from_client)
-        finally:
-            self._client_gone()
-
-    def _client_gone(self) -> None:
-        if not self._client_closed.is_set():
-            self._client_closed.set()
-            self._events.put(_Event("client_eof"))
-
-    def _client_lost(self) -> None:
-        """A write to the client failed: it is gone."""
-        self._log.log("info", "client_write_failed")
-        self._client_gone()
-
-    def _server_loop(self, stdout_fd: int, generation: int) -> None:
-        """Read the server's stdout to EOF (the tree is gone, or closed it), then close it: this thread owns it."""
-        framer = LineFramer(self._session.limits.max_server_line_bytes)
-        try:
-            while True:
-                try:
-                    chunk = os.read(stdout_fd, READ_CHUNK)
-                except OSError as exc:
-                    self._log.log("error", "server_read_failed", error=str(exc))
-                    break
-                self._server_reads += 1
-                if not chunk:
-                    break
-                self._handle_chunk(framer.feed(chunk), self._session.from_server)
-        finally:
-            os.close(stdout_fd)
-            self._events.put(_Event("server_eof", generation))
-
-    def _handle_chunk(
-        self, lines: list[bytes | OversizedLine], handle: Callable[[bytes | OversizedLine], Effects]
-    ) -> None:
-        """Handle every line of one read, then write each direction once: under pipelined load this turns
-        a write per message into a write per read, while a lone message still goes out at once."""
-        if len(lines) == 1:
-            with self._session_lock:
-                effects = handle(lines[0])
-            self._execute(effects)
-            return
-        combined = Effects()
-        # One lock hold per read, not per line: per-line hand-offs between the two reader threads were a
-        # third of Lilith's CPU time under pipelined load.
-        with self._session_lock:
-            for line in lines:
-                effects = handle(line)
-                combined.to_server += effects.to_server
-                combined.to_client += effects.to_client
-        self._execute(combined)
-
-    def _execute(self, effects: Effects) -> None:
-        """Reader threads only: these writes block while the peer does not read (back-pressure)."""
-        if effects.to_server:
-            if not self._server_ready.is_set():
-                self._server_ready.wait()
-            pipe = self._server_pipe
-            if pipe is not None and not pipe.write_lines(effects.to_server) and not self._stopping:
-                self._log.log("warning", "server_write_failed")
-        if effects.to_client and not self._client.write_lines(effects.to_client) and not self._client.closed:
-            self._client_lost()
 
 
 def _ignore() -> None:
