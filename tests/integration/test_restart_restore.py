@@ -77,3 +77,26 @@ def test_a_restarted_server_gets_the_level_and_subscriptions_back(tmp_path: Path
         ("resources/subscribe", "file:///tmp/a", "allow")
     ]
     assert not schema_problems(audit)
+
+
+def test_the_client_is_told_to_list_again_what_the_server_said_may_change(tmp_path: Path) -> None:
+    """The restarted process may offer other tools and prompts: a client that cached the lists is told to
+    fetch them again, for the lists the server said may change (tools and prompts here, not resources)."""
+    policy, record = tmp_path / "policy.yaml", tmp_path / "received.jsonl"
+    policy.write_text(POLICY)
+    server = [*STATEFUL_SERVER, "--record", str(record), "--list-changed"]
+    proxy = Proxy(lilith_run("--policy", str(policy), "--restart", "on-failure", server=server), tmp_path)
+    try:
+        proxy.initialize()
+        assert proxy.nothing_more(0.2)  # nothing is announced while the first process runs
+        assert proxy.tool("crash")["error"]["code"] == -32001
+        announced = {proxy.recv(15)["method"], proxy.recv(15)["method"]}
+        assert announced == {"notifications/tools/list_changed", "notifications/prompts/list_changed"}
+        assert proxy.nothing_more(0.3)
+        # The announcement came after the new process took the handshake: listing now reaches it.
+        assert _state(proxy)["pid"] > 0
+        initializes = [m for m in recorded(record) if isinstance(m, dict) and m.get("method") == "initialize"]
+        assert len(initializes) == 2
+        assert proxy.close() == 0
+    finally:
+        proxy.kill()

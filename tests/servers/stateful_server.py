@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A raw MCP server that keeps per-process state a client sets, and can crash (stdlib only).
 
-Usage: ``python tests/servers/stateful_server.py [--record PATH]`` (``--record``: append every raw line
-received, so a test can assert what reached each process, a restarted one included).
+Usage: ``python tests/servers/stateful_server.py [--record PATH] [--list-changed]`` (``--record``: append
+every raw line received, so a test can assert what reached each process, a restarted one included;
+``--list-changed``: say in ``initialize`` that its tool and prompt lists may change).
 
 ``logging/setLevel`` and ``resources/subscribe`` / ``resources/unsubscribe`` change this process's state.
 Tools: ``state`` answers with this process's pid, logging level and subscriptions (``structuredContent``);
@@ -21,7 +22,8 @@ CAPABILITIES: JSONObj = {"tools": {}, "resources": {"subscribe": True}, "logging
 
 
 class StatefulServer:
-    def __init__(self, record: str | None) -> None:
+    def __init__(self, record: str | None, capabilities: JSONObj) -> None:
+        self._capabilities = capabilities
         self._record = open(record, "ab", buffering=0) if record else None  # noqa: SIM115 - open for the run
         self.level = "(default)"
         self.subscriptions: list[str] = []
@@ -43,7 +45,7 @@ class StatefulServer:
     def answer(self, method: str, params: JSONObj) -> JSONObj:
         if method == "initialize":
             info = {"name": "stateful", "version": "1"}
-            return {"result": {"protocolVersion": "2025-11-25", "capabilities": CAPABILITIES, "serverInfo": info}}
+            return {"result": {"protocolVersion": "2025-11-25", "capabilities": self._capabilities, "serverInfo": info}}
         if method == "logging/setLevel":
             self.level = str(params.get("level"))
             return {"result": {}}
@@ -65,7 +67,10 @@ class StatefulServer:
 
 def main(argv: list[str]) -> int:
     record = argv[argv.index("--record") + 1] if "--record" in argv else None
-    StatefulServer(record).serve()
+    capabilities = dict(CAPABILITIES)
+    if "--list-changed" in argv:
+        capabilities.update(tools={"listChanged": True}, prompts={"listChanged": True})
+    StatefulServer(record, capabilities).serve()
     return 0
 
 

@@ -2,7 +2,9 @@
 
 The client does not notice a restart, so the new server must be brought to where the client believes it
 is: the handshake (``initialize``, then ``notifications/initialized``) is replayed at once, and once the
-server has answered it, the last logging level and the resource subscriptions the old one took.
+server has answered it, the last logging level and the resource subscriptions the old one took. The new
+process may list other tools, resources or prompts than the old one did, so the client is told to list them
+again (``notifications/*/list_changed``) where the server it negotiated with said it sends those.
 """
 
 from __future__ import annotations
@@ -23,18 +25,20 @@ from lilith.core.session_records import SessionRecords
 # Requests whose effect lives in the server process: their params are kept until the server answers.
 RESTORED_METHODS = frozenset({"logging/setLevel", "resources/subscribe", "resources/unsubscribe"})
 MAX_SUBSCRIPTIONS = 4096  # resource subscriptions remembered for a restart (the oldest is forgotten first)
+LISTS = ("tools", "resources", "prompts")  # the server's lists a client may be told changed
 
 
 class ServerSetup:
     """The client's handshake as it sent it, and what the server took since: a logging level, subscriptions."""
 
-    __slots__ = ("_log_level", "_subscriptions", "initialize", "initialized")
+    __slots__ = ("_log_level", "_subscriptions", "changing_lists", "initialize", "initialized")
 
     def __init__(self) -> None:
         self.initialize: dict[str, Any] | None = None  # the client's initialize request, as forwarded
         self.initialized: dict[str, Any] | None = None  # ... and its notifications/initialized
         self._log_level: dict[str, Any] | None = None  # params of the last logging/setLevel the server took
         self._subscriptions: dict[str, dict[str, Any]] = {}  # uri -> params of its resources/subscribe
+        self.changing_lists: tuple[str, ...] = ()  # lists the server said it announces changes of
 
     def handshake(self, body: dict[str, Any]) -> None:
         """The client's initialize goes to the server (kept as it was: the replay sends it again)."""
@@ -42,6 +46,17 @@ class ServerSetup:
 
     def handshake_done(self, body: dict[str, Any]) -> None:
         self.initialized = copy.deepcopy(body)
+
+    def server_answered(self, result: Any) -> None:
+        """The server's answer to the client's initialize: which of its lists it said may change."""
+        capabilities = result.get("capabilities") if isinstance(result, dict) else None
+        if not isinstance(capabilities, dict):
+            return
+        self.changing_lists = tuple(
+            name
+            for name in LISTS
+            if isinstance(capabilities.get(name), dict) and capabilities[name].get("listChanged") is True
+        )
 
     def client_params(self) -> dict[str, Any]:
         """The params of the client's initialize (its info, version, capabilities), or {}."""
@@ -127,6 +142,14 @@ class Restorer:
             self.setup.refused(pending)
         elif pending.method == "initialize":
             self._restore(effects)
+            self._announce_lists(effects)
+
+    def _announce_lists(self, effects: Effects) -> None:
+        """The new process's lists may differ from the old one's: the client lists them again."""
+        for name in self.setup.changing_lists:
+            effects.to_client.append(encode({"jsonrpc": "2.0", "method": f"notifications/{name}/list_changed"}))
+        if self.setup.changing_lists:
+            self._log.log("info", "lists_changed_announced", lists=list(self.setup.changing_lists))
 
     def _restore(self, effects: Effects) -> None:
         """A restarted server took the replayed handshake: give it the logging level and the resource

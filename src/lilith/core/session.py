@@ -334,6 +334,7 @@ class Session:
                 self.protocol_version = self._negotiated = version
             if not pending.internal:
                 records.handshake(self._setup.client_params(), result)
+                self._setup.server_answered(result)
         if pending.internal:
             self._restorer.answered(pending, message.body, effects)
             return
