@@ -255,6 +255,37 @@ def test_logrotate_renaming_to_file_1_continues_the_chain(start_proxy: StartProx
     assert archived.returncode == 0, archived.stdout
 
 
+def test_a_first_record_torn_right_after_a_rotation_is_explained_and_the_chain_goes_on(
+    start_proxy: StartProxy,
+) -> None:
+    """Power lost while the new file's first record (``log_rotated``) was being written: the next run ends
+    that line with a ``log_rotated`` that names the fragment, so the set still verifies, and a changed
+    fragment does not."""
+    first = _session(start_proxy, 3)
+    rotated = Path(f"{first.audit}.1")
+    first.audit.rename(rotated)
+    fragment = b'{"v":1,"seq":99,"ts":1.5,"event":"log_rot'
+    first.audit.write_bytes(fragment)
+    second = start_proxy("--audit-log", str(first.audit))
+    second.proxy.initialize()
+    assert "result" in second.proxy.tool("echo", {"n": 1})
+    assert second.proxy.close() == 0
+    lines = first.audit.read_bytes().splitlines()
+    assert lines[0] == fragment
+    opening = json.loads(lines[1])
+    assert (opening["event"], opening["reason"], opening["previous_file"]) == ("log_rotated", "resumed", rotated.name)
+    assert opening["torn_bytes"] == len(fragment)
+    assert opening["prev"] == opening["previous_hash"]  # chained on the rotated file's last record
+    assert "log_resumed" not in first.audit.read_text()
+    done = _verify(str(first.audit))
+    assert done.returncode == 0, done.stdout
+    assert "in 2 files" in done.stdout
+    first.audit.write_bytes(first.audit.read_bytes().replace(b"log_rot\n", b"log_rox\n", 1))
+    changed = _verify(str(first.audit))
+    assert changed.returncode == 1
+    assert changed.stdout.startswith(f"{first.audit}:1:"), changed.stdout
+
+
 def test_verify_never_waits_on_a_fifo_planted_at_a_rotated_name(start_proxy: StartProxy) -> None:
     run = _session(start_proxy, 2)
     fifo = Path(f"{run.audit}.3")

@@ -109,7 +109,7 @@ def verify(data: bytes, key: bytes | None, previous: str = GENESIS) -> Verdict:
             continue
         # The record that ends a torn line names the fragment's size and hash: any other line there was put in
         # (a stray first line included), or the fragment was changed.
-        if torn_at is not None and (record.get("event") not in _RESUME_EVENTS or not _explains(record, torn)):
+        if torn_at is not None and (not _ends_torn(record, torn_at) or not _explains(record, torn)):
             return Verdict(False, count, "not a record", torn_at)
         if key is not None and not mac_ok(line, key):
             return Verdict(False, count, "MAC mismatch: the record was changed, or written with another key", number)
@@ -121,6 +121,13 @@ def verify(data: bytes, key: bytes | None, previous: str = GENESIS) -> Verdict:
     if torn_at is not None:
         return Verdict(False, count, "not a record", torn_at)
     return Verdict(True, count, last_hash=previous)
+
+
+def _ends_torn(record: dict[str, Any], torn_at: int) -> bool:
+    """May this record end the torn line at ``torn_at``? A resume does; so does the ``log_rotated`` that opens
+    a file whose first record was torn (a crash right after a rotation), and only there."""
+    event = record.get("event")
+    return event in _RESUME_EVENTS or (event == "log_rotated" and torn_at == 1)
 
 
 def _explains(record: dict[str, Any], fragment: bytes) -> bool:
@@ -137,6 +144,18 @@ def first_record(data: bytes) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def opening_record(data: bytes) -> dict[str, Any] | None:
+    """The record a log opens with: its first line; or, when that line is a fragment a crash tore (the new
+    file's first record, right after a rotation), the record after it, if that one names the fragment's size
+    and hash (so nothing else can be slipped in front of a file)."""
+    first, _, rest = data.partition(b"\n")
+    record = first_record(first)
+    if record is not None or not first or not rest:
+        return record
+    following = first_record(rest)
+    return following if following is not None and _explains(following, first) else None
 
 
 def last_whole_line(path: str, probe: int = 1 << 20, limit: int = 64 << 20) -> tuple[bytes | None, bytes]:

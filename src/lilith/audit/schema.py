@@ -129,7 +129,7 @@ EVENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "log_resumed": ({"torn_bytes": {"type": "integer", "minimum": 1}, "torn_sha256": _HEX64}, {}),
     "log_rotated": (
         {"previous_file": _STR, "previous_hash": _HEX64, "reason": {"enum": ["size", "interval", "resumed"]}},
-        {},
+        {"torn_bytes": {"type": "integer", "minimum": 1}, "torn_sha256": _HEX64},
     ),
     "head_mismatch": (
         {"problem": _STR},

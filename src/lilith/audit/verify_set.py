@@ -10,7 +10,7 @@ import os
 import stat
 from typing import Any, NamedTuple
 
-from lilith.audit.chain import GENESIS, first_record, verify
+from lilith.audit.chain import GENESIS, opening_record, verify
 from lilith.audit.rotation import in_chain_order, log_set, rotation_number
 
 
@@ -48,7 +48,7 @@ def verify_files(paths: list[str], key: bytes | None) -> SetVerdict:
             return SetVerdict(
                 False, total, index + 1, "not a regular file (a log is never a FIFO or a device)", path, 1
             )
-        first = first_record(data)
+        first = opening_record(data)
         continues = first is not None and first.get("event") == "log_rotated"
         problem = _link_problem(first, before, previous) if continues else None
         if problem is None and not continues and before is not None and data.strip():

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lilith.audit.chain import GENESIS, Sealer, first_record, last_whole_line, line_hash, torn_fields
+from lilith.audit.chain import GENESIS, Sealer, first_record, last_whole_line, line_hash, opening_record, torn_fields
 from lilith.audit.rotation import Rotation, rotated_name, rotated_numbers, rotation_number
 from lilith.errors import AuditWriteError, ConfigError, RedactionFailed
 
@@ -137,13 +137,15 @@ class AuditFile:
         self.session_id = os.urandom(16).hex()  # not uuid: its import is slow, and only uniqueness matters
         self._setup_rotation(rotation if regular else None)
         if torn:
-            # A crash tore the last record: end that line, and say so in a record chained to the last whole one.
+            # A crash tore the last record: end that line, and say so in a record chained to the last whole one
+            # (or, in a file that has nothing else, to the rotated file it continues: found by the head check).
             self._torn = torn
             self._gap = True
-            with contextlib.suppress(AuditWriteError):
-                self._close_gap(clock())
         if regular:
             self._check_head(last)
+        if self._gap:
+            with contextlib.suppress(AuditWriteError):
+                self._close_gap(clock())
 
     def _check_head(self, last: bytes | None) -> None:
         """Before this run's records bury it: does the head file still name a record of the log? If records
@@ -364,12 +366,15 @@ class AuditFile:
 
     def _close_gap(self, now: float) -> None:
         """Before the next record: announce a rotation that could not be, end a torn line, count the lost."""
+        lead = b"\n" if self._torn else b""
         if self._rotated_from is not None:
             previous, reason = self._rotated_from
             rotated = {"event": "log_rotated", "previous_file": previous, "previous_hash": self._prev, "reason": reason}
-            self._write_record(rotated, now)
+            if self._torn:  # the new file's first record was torn: this one ends that line and explains it
+                rotated.update(torn_fields(self._torn))
+            self._write_record(rotated, now, lead)
             self._rotated_from = None
-        lead = b"\n" if self._torn else b""
+            self._torn, lead = b"", b""
         if self._failed:
             lost: dict[str, Any] = {
                 "event": "records_lost",
@@ -592,7 +597,9 @@ def _first_record(path: str) -> dict[str, Any] | None:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
         line = handle.readline(1 << 20)
-    return first_record(line)
+        if first_record(line) is None:  # perhaps a torn first record, explained by the next line
+            line += handle.readline(1 << 20)
+    return opening_record(line)
 
 
 def _continues(path: str) -> tuple[str, str] | None:
