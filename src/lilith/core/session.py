@@ -31,6 +31,7 @@ from lilith.core.restore import RESTORED_METHODS, Restorer
 from lilith.core.server_requests import ServerRequests
 from lilith.core.server_view import ServerView, plain_line, preview
 from lilith.core.session_records import RESULT_RECORDED, SessionRecords, Summariser
+from lilith.core.task_answers import TaskAnswers
 from lilith.core.tasks import MAX_TASKS, TaskTools
 from lilith.errors import (
     INTERNAL_ERROR,
@@ -89,6 +90,7 @@ class Session:
         self._deadlines = Deadlines(limits, clock, self._requests, self._server_requests, self._records, enabled=timed)
         self._retired = self._deadlines.retired  # ids of requests given up on, whose answers may still come
         self._tasks = TaskTools()
+        self._task_answers = TaskAnswers(self._tasks, self._records, log, clock)
         self._restorer = Restorer(gate, self._records, log, self._requests, self._deadlines, clock=clock)
         self._setup = self._restorer.setup  # the client's handshake, logging level, subscriptions
         self.protocol_version: str | None = None
@@ -204,6 +206,8 @@ class Session:
             pending.tool = name if isinstance(name, str) else None
         elif task_tool is not None:
             pending.tool = task_tool  # its answer is that tool's result: the same checks and record
+        elif method == "tasks/get":
+            pending.tool = self._tasks.tool_of(message)  # a completed task's inlined result is that tool's
         elif method in RESTORED_METHODS:
             params = message.body.get("params")
             pending.params = copy.deepcopy(params) if isinstance(params, dict) else {}
@@ -304,7 +308,12 @@ class Session:
                         self._deadlines.server_request_ended()  # the server gave up on the client's answer
                 elif message.method == "notifications/progress":
                     self._deadlines.progressed(message)
-                forwarded.append(self._view.request_or_notification(message, self._line_plain))
+                shown = self._view.request_or_notification(message, self._line_plain)
+                if message.method == "notifications/tasks" and not self._task_answers.pushed(
+                    shown.get("params"), self._line_size
+                ):
+                    return
+                forwarded.append(shown)
         except Exception as exc:  # never forwarded unchecked: a notification that fails its check is dropped
             self._log.log("error", "server_message_failed", error=f"{type(exc).__name__}: {exc}")
 
@@ -341,6 +350,9 @@ class Session:
         if pending.params is not None and "result" in message.body:
             self._setup.took(pending)
         body = self._view.response(pending, message.body, self._line_plain)
+        if pending.method == "tasks/get":
+            deliver(pending, self._task_answers.polled(pending, body, self._line_size), effects, forwarded)
+            return
         tool = pending.tool
         if tool is not None:
             body = records.taints_from_answer(pending, tool, body)
@@ -348,7 +360,7 @@ class Session:
             body = records.result(pending, body, self._line_size)
         if tool is not None and pending.method == "tools/call":
             result = body.get("result")  # as the client gets it: checked and recorded, or an error instead
-            if type(result) is dict and "task" in result:
+            if type(result) is dict and ("task" in result or result.get("resultType") == "task"):
                 self._tasks.created(tool, result)
         deliver(pending, body, effects, forwarded)
 
