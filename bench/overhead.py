@@ -68,6 +68,12 @@ class Peer:
             raise RuntimeError(f"{self.name}: no reply")
         return reply
 
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError("peer not started")
+        return self.proc.pid
+
     def stop(self) -> None:
         if self.proc is not None:
             if self.proc.stdin is not None:
@@ -120,6 +126,12 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -154,7 +166,11 @@ def measure(
         for peer in peers:
             peer.start()
         sequential(peers, 300, 100)  # warm-up
+        # Lilith's own CPU per call over the sequential run: in this ping-pong the proxy is cache-cold on
+        # every call, so this is several times what the same code costs back to back (docs/performance.md).
+        cpu_before = {peer.name: cpu_seconds(peer.pid) for peer in peers}
         latency = sequential(peers, calls, block)
+        cpu_per_call = {peer.name: (cpu_seconds(peer.pid) - cpu_before[peer.name]) / calls * 1e6 for peer in peers}
         rates: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(rounds):
             for peer in peers:
@@ -179,6 +195,7 @@ def measure(
         result[f"{name}_p99_ms"] = percentile(latency[name], 0.99)
         result[f"{name}_msgs_per_s"] = statistics.median(rates[name])
         result[f"{name}_startup_ms"] = statistics.median(startups[name])
+        result[f"{name}_cpu_us_per_call"] = cpu_per_call[name]
     for name in ("pipe", "noaudit", "lilith"):
         result[f"{name}_added_p50_ms"] = _f(result, f"{name}_p50_ms") - _f(result, "direct_p50_ms")
         result[f"{name}_added_p99_ms"] = _f(result, f"{name}_p99_ms") - _f(result, "direct_p99_ms")
@@ -230,6 +247,7 @@ def print_table(r: dict[str, object]) -> None:
     print(delta("  added p99 (ms)", "added_p99_ms", "added_p99_ms", "+.3f", "<="))
     print(row("pipelined msg/s", "msgs_per_s", ".0f"))
     print(delta("  ratio to direct", "throughput_ratio", "throughput_ratio", ".2f", ">="))
+    print(row("process CPU/call (us)", "cpu_us_per_call", ".0f"))
     print(row("start-up (ms)", "startup_ms", ".1f"))
     print(delta("  added start-up (ms)", "startup_added_ms", "startup_added_ms", "+.1f", "<="))
     rss = _f(r, "rss_mb")
