@@ -19,6 +19,9 @@ def _numbers() -> dict[str, Any]:
         "lilith_throughput_ratio": 0.5,
         "lilith_msgs_per_s": 15000.0,
         "lilith_startup_added_ms": 80.0,
+        "lilith_cpu_us_per_call": 300.0,
+        "noaudit_cpu_us_per_call": 200.0,
+        "pipe_cpu_us_per_call": 100.0,
         "rss_mb": 30.0,
     }
     return {
@@ -35,6 +38,7 @@ def test_every_benchmark_is_in_the_table_with_its_goal() -> None:
     assert report["added latency p99 over the raw floor"].status() == "MISSED"
     assert report["pipelined throughput, ratio to direct"].status() == "MISSED"
     assert report["added start-up"].goal == overhead.GOALS["startup_added_ms"]
+    assert report["  (bare pipe, for scale) CPU per call"].value == 100.0
     assert report["decision p50, 1000 rules, match"].status() == "ok"
     assert report["audit records/s, decision, no arguments"].status() == "ok"
     assert len([name for name in report if name.startswith("redaction")]) == len(redact_bench.CASES)
