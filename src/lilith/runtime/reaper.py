@@ -1,9 +1,9 @@
 """Lilith's server reaper: a tiny standalone process that owns the MCP server's whole process tree.
 
-Run as ``python -I -S reaper.py CTL_FD`` by :mod:`lilith.runtime.supervisor`, with the server's stdin pipe
-as fd 0 and its stdout pipe as fd 1 (handed straight to the server, then replaced by /dev/null here, so
-this process never writes to fd 1), stderr shared with Lilith, and CTL_FD one end of a socketpair whose
-other end only Lilith holds. That socket is both the control channel and the lifeline:
+Run as ``python -I -S reaper.py CTL_FD LILITH_PID`` by :mod:`lilith.runtime.supervisor`, with the server's
+stdin pipe as fd 0 and its stdout pipe as fd 1 (handed straight to the server, then replaced by /dev/null
+here, so this process never writes to fd 1), stderr shared with Lilith, and CTL_FD one end of a socketpair
+whose other end only Lilith holds. That socket is both the control channel and the lifeline:
 
 * Lilith -> reaper: first ``<n>\\n`` followed by n bytes of NUL-separated configuration
   (cwd, max_memory_bytes, max_cpu_seconds, max_open_files, max_processes, argc, argv..., env "k=v"...),
@@ -15,6 +15,12 @@ other end only Lilith holds. That socket is both the control channel and the lif
 The reaper is a child subreaper (PR_SET_CHILD_SUBREAPER), so descendants that double-fork or setsid to
 escape are re-parented to it and stay in its tree, which it finds by scanning /proc/*/stat. The server
 gets PR_SET_PDEATHSIG=SIGKILL so it also dies if the reaper itself is killed.
+
+The server runs as our user, so it can SIGSTOP the reaper, which then neither enforces caps nor notices a
+cut lifeline. Lilith notices a stopped reaper and kills the tree itself while it lives; for when it dies, the
+reaper's own PR_SET_PDEATHSIG is SIGCONT (harmless whenever it comes), so the death of Lilith wakes a stopped
+reaper to see EOF and kill the tree. Job-control stops (SIGTSTP, SIGTTIN, SIGTTOU) are ignored here, so only
+a deliberate SIGSTOP stops the reaper.
 
 This file must stay stdlib-only and cheap to import: it is on the critical path of server start.
 """
@@ -36,6 +42,7 @@ else:  # ``signal`` imports enum, which costs milliseconds at start; ``_signal``
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+_JOB_CONTROL_STOPS = (_sig.SIGTSTP, _sig.SIGTTIN, _sig.SIGTTOU)
 POLL_INTERVAL = 0.2  # seconds between resource checks of the tree (the contract is <= 250 ms)
 RLIM_INFINITY = resource.RLIM_INFINITY
 _SIGNAL_ALIASES = {"SIGIOT", "SIGCLD", "SIGPOLL"}
@@ -99,8 +106,12 @@ def mib(n: int) -> str:
 
 def read_stat(pid: str) -> list[bytes] | None:
     """Fields of /proc/PID/stat from field 3 (state) on, or None if the process is gone."""
+    return _read_stat_file(f"/proc/{pid}/stat")
+
+
+def _read_stat_file(path: str) -> list[bytes] | None:
     try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
     try:
@@ -134,6 +145,38 @@ def tree(root: int) -> dict[int, list[bytes]]:
         found[pid] = stats[pid]
         todo.extend(children.get(pid, ()))
     return found
+
+
+def live_stat(pid: int, fields: list[bytes]) -> list[bytes] | None:
+    """Stat fields that speak for ``pid`` while any of its threads runs, or None once it has ended.
+
+    A main thread that ends on its own (a raw SYS_exit) leaves its process a zombie with no memory while the
+    other threads run on; one of those then speaks for the process. Threads share one address space, so its
+    RSS is the whole process's, counted once. An ordinary zombie has one thread left: no task scan for it.
+    """
+    if fields[0] not in (b"Z", b"X"):
+        return fields
+    if fields[17] == b"1":
+        return None
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tids:
+        thread = _read_stat_file(f"/proc/{pid}/task/{tid}/stat")
+        if thread is not None and len(thread) > 21 and thread[0] not in (b"Z", b"X"):
+            return thread
+    return None
+
+
+def live_processes(root: int) -> dict[int, list[bytes]]:
+    """Every live process descended from ``root``, mapped to the stat fields that speak for it."""
+    live: dict[int, list[bytes]] = {}
+    for pid, fields in tree(root).items():
+        stat = live_stat(pid, fields)
+        if stat is not None:
+            live[pid] = stat
+    return live
 
 
 def user_task_count(uid: int) -> int:
@@ -177,6 +220,8 @@ def child(cfg: Config, errw: int, reaper_pid: int, prctl: Callable[..., object],
         if os.getppid() != reaper_pid:
             os._exit(127)
         for signum in (_sig.SIGPIPE, _sig.SIGXFSZ, _sig.SIGINT, _sig.SIGTERM, _sig.SIGHUP, _sig.SIGCHLD):
+            _sig.signal(signum, _sig.SIG_DFL)
+        for signum in _JOB_CONTROL_STOPS:  # ignored by the reaper; an ignored signal would survive exec
             _sig.signal(signum, _sig.SIG_DFL)
         if cfg.max_cpu is not None:
             _set_limit(resource.RLIMIT_CPU, cfg.max_cpu, cfg.max_cpu + 1)
@@ -277,6 +322,10 @@ class Reaper:
     def kill_everything(self) -> None:
         """SIGKILL the whole tree, again and again, until the reaper has no child left."""
         self.we_killed = True
+        if self.status is None:
+            # The server's group first, in one call before any scan of /proc: a server that keeps stopping
+            # us gets the least time to. (Not yet reaped, its pid cannot be another group's.)
+            send_signal(-self.server_pid, _sig.SIGKILL)
         while True:
             self.signal_tree(_sig.SIGKILL)
             if self.reap():
@@ -297,8 +346,7 @@ class Reaper:
     # -- limits ------------------------------------------------------------------------------------------------
     def check_limits(self) -> bool:
         """True when the tree is over a limit (``limit`` and ``limit_reason`` are then set)."""
-        procs = tree(self.me)
-        live = [fields for fields in procs.values() if fields[0] not in (b"Z", b"X")]
+        live = list(live_processes(self.me).values())
         if self.cfg.max_procs is not None and len(live) > self.cfg.max_procs:
             self.limit = "processes"
             self.limit_reason = f"process limit of {self.cfg.max_procs} exceeded ({len(live)} processes in tree)"
@@ -412,7 +460,12 @@ def main(argv: list[str]) -> int:
     os.set_inheritable(ctl, False)
     _sig.signal(_sig.SIGINT, _sig.SIG_IGN)  # Ctrl-C is for Lilith to handle; it tells us what to do
     _sig.signal(_sig.SIGHUP, _sig.SIG_IGN)
+    for signum in _JOB_CONTROL_STOPS:  # Ctrl-Z stops Lilith, not its supervision (a stop is a server's attack)
+        _sig.signal(signum, _sig.SIG_IGN)
     prctl = load_prctl()  # before waiting: Lilith may still be loading its policy
+    prctl(PR_SET_PDEATHSIG, _sig.SIGCONT, 0, 0, 0)  # Lilith's death wakes us even if the server stopped us
+    if len(argv) > 2 and os.getppid() != int(argv[2]):
+        return 0  # Lilith died before that was set: nothing was started, and the lifeline is cut
     cfg = read_config(ctl)
     if cfg is None:
         return 0

@@ -6,6 +6,10 @@ between Lilith and the reaper is the control channel and the lifeline: if Lilith
 reaper sees EOF and SIGKILLs everything descended from it. The reaper also enforces the tree-wide caps
 (resident memory, process count) by polling /proc, and reports how the server ended.
 
+The server runs as our user and can SIGSTOP the reaper, its parent. We look at the reaper's state as often
+as it polls the caps; a stopped reaper means the server attacked its supervision, so we SIGKILL the tree
+ourselves, wake the reaper to collect it, and report the end as the ``supervisor`` limit.
+
 The server's stdin and stdout are pipes held only by Lilith and the server; its stderr is Lilith's stderr.
 """
 
@@ -16,6 +20,8 @@ import contextlib
 import functools
 import importlib.util
 import os
+import select
+import signal
 import subprocess
 import sys
 import threading
@@ -32,6 +38,8 @@ _START_TIMEOUT = 30.0  # seconds for the reaper to report that the server was ex
 _KILL_TIMEOUT = 10.0  # seconds for the reaper to empty the tree after SIGKILL before we kill the reaper itself
 _PATIENCE_POLL = 0.05  # how often a renewable grace looks at the progress it is given
 _RENEWALS_MAX = 10  # how many graces a reading client may extend each shutdown wait to, at most
+_REAPER_CHECK_MS = 200  # how often we look whether the server stopped its reaper (as often as the caps are polled)
+_STOPPED_REASON = "killed by SIGKILL: the server stopped its supervisor (the reaper was sent SIGSTOP)"
 
 
 class ResourceLimits(NamedTuple):
@@ -98,6 +106,7 @@ class ServerProcess:
         self._shutdown_lock = threading.Lock()
         self._done = threading.Event()
         self._exit: ServerExit | None = None
+        self._reaper_was_stopped = False
         self._watcher = threading.Thread(
             target=self._watch, args=(pending,), name=f"lilith-server-{pid}-watch", daemon=True
         )
@@ -201,10 +210,27 @@ class ServerProcess:
 
     def _kill_and_wait(self) -> None:
         self._command(b"kill\n")
-        if self.wait(_KILL_TIMEOUT) is None:  # the reaper is stuck: kill it, the server dies by PDEATHSIG
+        if self.wait(_KILL_TIMEOUT) is None:  # the reaper is stuck: we kill its tree, then the reaper
+            _kill_tree_of(self._reaper.pid)
             with contextlib.suppress(OSError):
                 self._reaper.kill()
             self._done.wait()
+
+    def _reaper_stays_stopped(self) -> bool:
+        """Is the reaper stopped, and still so a moment later? (A SIGCONT to a whole process group that
+        stopped with us may reach us a moment before it reaches the reaper.)"""
+        if _process_state(self._reaper.pid) != b"T":
+            return False
+        time.sleep(0.02)
+        return _process_state(self._reaper.pid) == b"T"
+
+    def _stop_after_reaper_stopped(self) -> None:
+        """The server stopped its reaper: kill the tree from here, then wake the reaper to collect it."""
+        self._reaper_was_stopped = True
+        _kill_tree_of(self._reaper.pid)
+        with contextlib.suppress(OSError):
+            os.kill(self._reaper.pid, signal.SIGCONT)
+        self._command(b"kill\n")
 
     def _command(self, line: bytes) -> None:
         with self._control_lock:
@@ -216,12 +242,18 @@ class ServerProcess:
     def _watch(self, pending: bytes) -> None:
         buffer = pending
         result: ServerExit | None = None
+        poller = select.poll()
+        poller.register(self._control.fileno(), select.POLLIN)
         while True:
             while b"\n" in buffer:
                 line, _, buffer = buffer.partition(b"\n")
                 parsed = _parse_exit(line)
                 if parsed is not None:
                     result = parsed
+            if not poller.poll(_REAPER_CHECK_MS):
+                if self._reaper_stays_stopped():
+                    self._stop_after_reaper_stopped()
+                continue
             try:
                 chunk = self._control.recv(4096)
             except OSError:
@@ -235,8 +267,39 @@ class ServerProcess:
             self._control.close()
         if result is None:
             result = ServerExit(None, None, f"server supervisor (reaper) died unexpectedly ({_describe(status)})", None)
+        if self._reaper_was_stopped:
+            result = ServerExit(result.returncode, result.signal, _STOPPED_REASON, "supervisor")
         self._exit = result
         self._done.set()
+
+
+def _process_state(pid: int) -> bytes:
+    """The state letter of /proc/PID/stat (``T`` is stopped), or b"" if it cannot be read."""
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+    except OSError:
+        return b""
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+    return data.rpartition(b")")[2][1:2]
+
+
+def _kill_tree_of(reaper_pid: int) -> None:
+    """SIGKILL everything descended from a reaper that cannot do it (stopped or stuck), until none lives.
+
+    Its zombies stay for the reaper to collect. The reaper module holds the /proc scan; imported only here,
+    on this rare path."""
+    from lilith.runtime import reaper
+
+    deadline = time.monotonic() + _KILL_TIMEOUT
+    while (live := reaper.live_processes(reaper_pid)) and time.monotonic() < deadline:
+        for pid in live:
+            reaper.send_signal(pid, signal.SIGKILL)
+        time.sleep(0.01)
 
 
 def _describe(status: int) -> str:
@@ -342,7 +405,7 @@ class ServerLauncher:
         self._what = "cannot start the server"
         try:
             self._reaper = subprocess.Popen(
-                [sys.executable, "-I", "-S", reaper_program(), str(theirs.fileno())],
+                [sys.executable, "-I", "-S", reaper_program(), str(theirs.fileno()), str(os.getpid())],
                 stdin=stdin_r,
                 stdout=stdout_w,
                 pass_fds=(theirs.fileno(),),
