@@ -224,6 +224,9 @@ def _run(args: argparse.Namespace, server: list[str]) -> int:
     except ServerStartError as exc:
         print(f"lilith: {exc}", file=sys.stderr)
         return EXIT_SERVER_FAILED
+    from lilith.runtime.reaper import forbid_inspection
+
+    forbid_inspection()  # the server, same user, must not be able to rewrite our memory
     from lilith.runtime.logs import StderrLog
 
     log = StderrLog(args.log_level, args.log_format)

@@ -42,6 +42,7 @@ else:  # ``signal`` imports enum, which costs milliseconds at start; ``_signal``
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_DUMPABLE = 4
 _JOB_CONTROL_STOPS = (_sig.SIGTSTP, _sig.SIGTTIN, _sig.SIGTTOU)
 POLL_INTERVAL = 0.2  # seconds between resource checks of the tree (the contract is <= 250 ms)
 RLIM_INFINITY = resource.RLIM_INFINITY
@@ -70,6 +71,17 @@ class Config:
 
 def _opt_int(text: str) -> int | None:
     return int(text) if text else None
+
+
+def forbid_inspection(prctl: Callable[..., object] | None = None) -> None:
+    """Make this process undumpable: a process of the same user (the server it supervises) can then neither
+    ptrace it nor open its ``/proc/<pid>/mem`` to rewrite it (the policy, the audit key) where the kernel does
+    not restrict ptrace otherwise (no Yama), and no core dump holds its secrets. Root is not stopped by this.
+    Undone by exec, so the server starts dumpable as usual."""
+    try:  # noqa: SIM105 - contextlib is one more import on the server's start-up path
+        (prctl or load_prctl())(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: nothing to forbid this way
+        pass
 
 
 def load_prctl() -> Callable[..., object]:
@@ -464,6 +476,7 @@ def main(argv: list[str]) -> int:
         _sig.signal(signum, _sig.SIG_IGN)
     prctl = load_prctl()  # before waiting: Lilith may still be loading its policy
     prctl(PR_SET_PDEATHSIG, _sig.SIGCONT, 0, 0, 0)  # Lilith's death wakes us even if the server stopped us
+    forbid_inspection(prctl)
     if len(argv) > 2 and os.getppid() != int(argv[2]):
         return 0  # Lilith died before that was set: nothing was started, and the lifeline is cut
     cfg = read_config(ctl)
