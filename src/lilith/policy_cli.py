@@ -72,10 +72,12 @@ def _check(file: str) -> int:
     from lilith.policy.loader import load_policy
 
     try:
-        load_policy(file)
+        policy = load_policy(file)
     except LilithError as exc:
         print(exc, file=sys.stderr)
         return 1
+    for warning in policy.warnings:  # loads, but a part of it cannot act: the author should know
+        print(warning, file=sys.stderr)
     print(f"{file}: ok")
     return 0
 

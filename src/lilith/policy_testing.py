@@ -14,12 +14,17 @@
             at: 5                      # optional: seconds since the session began (for rate limits)
             expect: deny
             rule: protect_lethal_trifecta   # optional: the rule that must have decided
+          - tool: clear_context
+            expect: allow
+            answer: error              # optional, for a forwarded tool call: ok (default) | error | none
           - resource: file:///etc/passwd    # or prompt: NAME
             expect: deny
 
 Each call goes through the same interceptor chain as a live session (static and argument rules, resource
 and prompt rules, taint tracking with its conditions and resource taints, rate limits), so a passing table
-means what it says. Tool pinning needs a live server's tool list and is not part of these tables.
+means what it says. A forwarded tool call is then answered as ``answer`` says: ``ok`` (an empty successful
+result), ``error`` (``isError: true``) or ``none`` (never answered): taints a call removes are removed only
+once it succeeded. Tool pinning needs a live server's tool list and is not part of these tables.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from lilith.core.gate import build_gate
+from lilith.core.gate import Gate, build_gate
 from lilith.core.message import Kind, Message, id_key
 from lilith.errors import PolicyError, ProtocolError
 from lilith.policy.loader import Policy
@@ -36,7 +41,8 @@ from lilith.policy.yaml_source import YamlDocument, load_yaml
 from lilith.runtime.resolver import ServerPathResolver
 
 EXPECTATIONS = ("allow", "deny", "would-deny")
-_CALL_KEYS = frozenset({"tool", "args", "resource", "prompt", "expect", "rule", "at"})
+ANSWERS = ("ok", "error", "none")
+_CALL_KEYS = frozenset({"tool", "args", "resource", "prompt", "expect", "rule", "at", "answer"})
 
 
 @dataclass
@@ -94,6 +100,7 @@ def _run_case(policy: Policy, doc: YamlDocument, index: int, case: Any) -> CaseR
         )
         if verdict != "deny":
             gate.forwarded(message)
+            _answer(gate, message, call)
         line, _ = doc.positions.get(place, (0, 0))
         shown_rule = decision.rule if decision is not None else "(no rule)"
         if verdict != expect:
@@ -101,6 +108,17 @@ def _run_case(policy: Policy, doc: YamlDocument, index: int, case: Any) -> CaseR
         elif rule is not None and (decision is None or decision.rule != rule):
             failures.append(f"line {line}: expected rule {rule}, got {shown_rule}")
     return CaseResult(name, failures)
+
+
+def _answer(gate: Gate, message: Message, call: dict[str, Any]) -> None:
+    """The server's answer to a forwarded tool call, as the call's ``answer`` says (taints change with it)."""
+    answer = call.get("answer", "ok")  # checked by _parse_call
+    if message.method != "tools/call" or answer == "none":
+        return
+    result: dict[str, Any] = {"content": []} if answer == "ok" else {"content": [], "isError": True}
+    changed = gate.answered(str(call["tool"]), {"jsonrpc": "2.0", "id": message.id, "result": result})
+    if changed is not None:
+        gate.commit_taints(changed[1])
 
 
 def _parse_call(
@@ -114,6 +132,8 @@ def _parse_call(
     expect = call.get("expect")
     if expect not in EXPECTATIONS:
         raise doc.error(place, f"expect must be one of {', '.join(EXPECTATIONS)}")
+    if call.get("answer", "ok") not in ANSWERS:
+        raise doc.error((*place, "answer"), f"answer must be one of {', '.join(ANSWERS)}")
     at = call.get("at")
     if at is not None and (not isinstance(at, int | float) or isinstance(at, bool)):
         raise doc.error((*place, "at"), "at must be a number of seconds")

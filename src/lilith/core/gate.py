@@ -6,7 +6,7 @@ first denial halts the chain. An interceptor that raises denies the message; it 
 One policy per request: the gate pins the live policy (``PolicySnapshot``) for the length of a check, so
 every interceptor decides a request by the same policy even if a reload swaps it meanwhile, and what a
 request changes in the session (taints) is worked out during its check, by that same policy, and only
-committed once it is forwarded.
+committed once it is forwarded (a taint it removes: once it is answered successfully).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lilith.core.answer_text import answer_text
-from lilith.core.message import Message
+from lilith.core.message import IdKey, Message, id_key
 from lilith.core.ports import AuditSink, EventLog
 from lilith.errors import InvalidParams, ProtocolError
 from lilith.policy.decision import Decision
@@ -255,9 +255,13 @@ class ReplayWindow(Interceptor):
 
 class TaintTracking(Interceptor):
     """This session's taints: checked before a call; the call's changes are worked out during its check (by
-    the policy that checked it) and committed only once it is really forwarded."""
+    the policy that checked it). Taints it adds are committed once it is really forwarded; taints it removes
+    only once the server answers it successfully (a "clear the context" call that fails, hangs, is cancelled
+    or loses its server has cleared nothing)."""
 
     name = "taint_rules"
+    # Removals waiting for their call's answer (the oldest is dropped first: it then removes nothing).
+    MAX_PENDING_REMOVALS = 4096
 
     def __init__(
         self,
@@ -273,6 +277,11 @@ class TaintTracking(Interceptor):
         self.taints: frozenset[str] = frozenset()
         self.call_count = 0  # tools/call forwarded so far in this session
         self._planned: tuple[Message, frozenset[str], frozenset[str]] | None = None
+        # Answers of several calls interleave: a removal takes back only what was added before its call went
+        # out, so each change is stamped with a sequence number.
+        self._sequence = 0
+        self._added_at: dict[str, int] = {}  # held tag -> when it was last added
+        self._removals: dict[IdKey, tuple[int, frozenset[str]]] = {}  # request id -> (when it went out, tags)
 
     def check_request(self, message: Message) -> Decision | None:
         self._planned = None
@@ -288,7 +297,7 @@ class TaintTracking(Interceptor):
             return None
         tool = tool_name(message)
         arguments = message.body["params"].get("arguments", {})
-        result = policy.taint.evaluate(tool, self.taints, arguments, self.call_count)
+        result = policy.taint.evaluate(tool, self.taints, arguments, self.call_count, self._resolver)
         # Planned even when denied: in audit mode a would-be denial is forwarded, and changes the session.
         self._planned = (message, result.add, result.remove)
         return None if result.denial is None else policy.present(result.denial)
@@ -306,31 +315,65 @@ class TaintTracking(Interceptor):
                 self._planned = (message, taints, frozenset())
 
     def taints_after(self, message: Message) -> frozenset[str]:
-        """The session's taints once ``message`` (just checked) is forwarded."""
+        """The session's taints once ``message`` (just checked) is forwarded: with what it adds (what it
+        removes waits for its answer)."""
         planned = self._planned
         if planned is None or planned[0] is not message:
             return self.taints
-        _, add, remove = planned
-        return (self.taints - remove) | add
+        return self.taints | planned[1]
 
     def answer_taints(self, tool: str, response: dict[str, Any]) -> frozenset[str] | None:
         """The session's taints once this answer of ``tool`` is let through, if it changes them (not applied:
-        the caller records the change first)."""
+        the caller records the change first, then ``commit``s it): the call's own removals if it succeeded,
+        and what ``result_matches`` rules make of the answer's text."""
+        after = self.taints
+        removal = self._removals.pop(id_key(response.get("id")), None)
+        if removal is not None and succeeded(response):
+            went_out, tags = removal
+            after = after - {tag for tag in tags if self._added_at.get(tag, 0) < went_out}
         taint = self._current_policy().taint
-        if taint is None or not taint.reads_results:
-            return None
-        add, remove = taint.evaluate_result(tool, answer_text(response))
-        after = (self.taints - remove) | add
+        if taint is not None and taint.reads_results:
+            add, remove = taint.evaluate_result(tool, answer_text(response))
+            after = (after - remove) | add
         return None if after == self.taints else after
+
+    def commit(self, taints: frozenset[str]) -> None:
+        """The session now holds ``taints`` (an answer's change, recorded)."""
+        self._sequence += 1
+        self._stamp(taints - self.taints)
+        self.taints = taints
+        self._added_at = {tag: when for tag, when in self._added_at.items() if tag in taints}
 
     def on_forwarded(self, message: Message) -> None:
         planned, self._planned = self._planned, None
         if message.method == "tools/call":
             self.call_count += 1
+        key = message.id_key
+        if key is not None:  # the id is in use again: what an earlier request of that id waited for is void
+            self._removals.pop(key, None)
         if planned is None or planned[0] is not message:
             return
         _, add, remove = planned
-        self.taints = (self.taints - remove) | add
+        self._sequence += 1
+        self._stamp(add)
+        self.taints |= add
+        if remove and key is not None:
+            self._removals[key] = (self._sequence, remove)
+            if len(self._removals) > self.MAX_PENDING_REMOVALS:
+                del self._removals[next(iter(self._removals))]
+
+    def _stamp(self, added: frozenset[str]) -> None:
+        for tag in added:
+            self._added_at[tag] = self._sequence
+
+
+def succeeded(response: dict[str, Any]) -> bool:
+    """Did the tool do its job? A result (not a JSON-RPC error) that is not ``isError`` and not a task (whose
+    outcome is not known yet: a removal of a call run as a task is never applied)."""
+    result = response.get("result")
+    if "error" in response or type(result) is not dict or result.get("isError", False) is not False:
+        return False
+    return "task" not in result and result.get("resultType") != "task"
 
 
 class ToolPinning(Interceptor):
@@ -471,8 +514,9 @@ class Gate:
         return None if tracking is None else (tracking.taints, tracking.taints_after(message))
 
     def answered(self, tool: str, response: dict[str, Any]) -> tuple[frozenset[str], frozenset[str]] | None:
-        """The session's taints before and after this answer of a ``tools/call`` of ``tool``, if it changes
-        them; nothing is applied until ``commit_taints``. Raises if the check fails: the answer is withheld."""
+        """The session's taints before and after this answer of a ``tools/call`` of ``tool`` (the call's own
+        removals if it succeeded, ``result_matches`` rules), if it changes them; nothing is applied until
+        ``commit_taints``. Raises if the check fails: the answer is withheld."""
         tracking = self._tracking
         if tracking is None:
             return None
@@ -481,7 +525,7 @@ class Gate:
 
     def commit_taints(self, taints: frozenset[str]) -> None:
         if self._tracking is not None:
-            self._tracking.taints = taints
+            self._tracking.commit(taints)
 
     def forwarded(self, message: Message) -> None:
         """Tell every interceptor that the request goes out (after its audit record was written)."""

@@ -17,14 +17,19 @@
 Rules are read in order and the first that matches decides, as in a firewall (so lilith-zero's
 ``ALLOW file:///allowed/*`` followed by ``BLOCK *`` means "only /allowed"); once a section is present, what
 no rule matches is denied; without the section, that kind of access is not restricted. URIs are compared after normalisation
-(``lilith.policy.paths.normalise_file_uri``: percent-decoding, dot segments, ``~``, symlinks for
-``file:``), so ``file:///tmp/../etc/passwd`` and ``file:///%65tc/passwd`` are both ``file:///etc/passwd``.
-A URI that cannot be read unambiguously is denied. Patterns are globs (``*`` crosses ``/``).
+(``lilith.policy.paths.uri_readings``: percent-decoding, dot segments, ``~``, symlinks for ``file:``), so
+``file:///tmp/../etc/passwd`` and ``file:///%65tc/passwd`` are both ``file:///etc/passwd``. A URI that
+cannot be read unambiguously is denied. Patterns are globs (``*`` crosses ``/``), and ``file:///``
+patterns are read the same way as the URIs (``lilith.policy.uri_patterns``: escapes decoded, the literal
+leading directories resolved on the server being called), so a rule meets the URI it names however it is
+spelled. A BLOCK blocks when it matches any reading of the URI (also the path as the client wrote it); an
+ALLOW decides only when it matches every reading the server can reach. A rule whose directory cannot be
+resolved on this server (a ``/proc/self`` link, a symlink loop) denies the URIs that reach it.
 
 Prompt names are treated like tool names (``lilith.policy.static_rules``): an ALLOW glob's wildcards stand
 only for the MCP tool-name characters, so ``review_*`` does not allow ``review_code\u200b``, and a prompt
 that only a glob allows is denied (``prompt_rules.confusable``) when it is a look-alike of a name a BLOCK
-rule names (``lilith.policy.lookalikes``). URIs are matched as written.
+rule names (``lilith.policy.lookalikes``). URI patterns are not names: their wildcards stand for anything.
 
 ``taints_to_add`` (resource rules with ALLOW only) names taints that a ``resources/read`` decided by that
 rule adds to the session once it is forwarded, like a tool's ADD_TAINT (``lilith.policy.taint``).
@@ -38,7 +43,8 @@ from lilith.policy.decision import Decision
 from lilith.policy.globs import is_scalar_text
 from lilith.policy.lookalikes import LookalikeGuard, Protected
 from lilith.policy.names import NameMatcher, compile_name
-from lilith.policy.paths import Resolver, normalise_file_uri
+from lilith.policy.paths import Resolver, UriReadings, uri_readings
+from lilith.policy.uri_patterns import UriPattern, parse_uri_pattern
 from lilith.policy.yaml_source import Path, YamlDocument
 
 ALLOW, BLOCK = "ALLOW", "BLOCK"
@@ -50,6 +56,7 @@ class _Rule(NamedTuple):
     pattern: NameMatcher
     verdict: str
     taints: frozenset[str] = frozenset()
+    uri: UriPattern | None = None  # resource rules: the pattern read as URIs are
 
 
 class AccessRules:
@@ -72,7 +79,8 @@ class AccessRules:
         self._memo: dict[str, tuple[Decision, frozenset[str]]] = {}
 
     def decide(self, value: str) -> Decision:
-        """The first rule that matches decides, as in a firewall; no match is a denial."""
+        """The first rule that matches decides, as in a firewall; no match is a denial. For prompt names: a
+        requested URI is checked with ``decide_uri``, which reads it (and the patterns) as the server will."""
         return self._decide(value)[0]
 
     def _decide(self, value: str) -> tuple[Decision, frozenset[str]]:
@@ -110,10 +118,28 @@ class AccessRules:
     def decide_uri_with_taints(self, uri: str, resolver: Resolver) -> tuple[Decision, frozenset[str]]:
         """The decision, and the taints that reading the URI adds (those of the ALLOW rule that decided)."""
         try:
-            canonical = normalise_file_uri(uri, resolver)
+            readings = uri_readings(uri, resolver)
         except ValueError as exc:
             return Decision(False, f"{self._kind}-invalid", f"the URI cannot be checked: {exc}"), frozenset()
-        return self._decide(canonical)
+        return self._first_uri_match(readings, resolver)
+
+    def _first_uri_match(self, readings: UriReadings, resolver: Resolver) -> tuple[Decision, frozenset[str]]:
+        shown = _shown(readings.shown)
+        resolved: dict[str, str] = {}  # each rule directory resolved once per decision, never across them
+        for rule in self._rules:
+            pattern = rule.uri or UriPattern(rule.pattern.text, rule.pattern)
+            try:
+                if rule.verdict == BLOCK:
+                    if pattern.blocks(readings, resolver, resolved):
+                        reason = f"{self._kind} '{shown}' is blocked by '{rule.pattern.text}'"
+                        return Decision(False, rule.rule_id, reason), frozenset()
+                elif pattern.allows(readings, resolver, resolved):
+                    return Decision(True, rule.rule_id, "allowed by policy"), rule.taints
+            except ValueError as exc:  # fail closed: a rule that cannot be read here must not be skipped
+                reason = f"the pattern '{rule.pattern.text}' cannot be resolved on this server: {exc}"
+                return Decision(False, rule.rule_id, reason), frozenset()
+        reason = f"{self._kind} '{shown}' is not allowed by any rule"
+        return Decision(False, f"{self._kind}-default-deny", reason), frozenset()
 
 
 def _shown(value: str) -> str:
@@ -144,6 +170,12 @@ def compile_access_rules(doc: YamlDocument, path: Path, value: Any, *, kind: str
                     (*where, str(name)), f"unknown key '{name}' (expected {', '.join(sorted(allowed_keys))})"
                 )
         pattern = compile_name(doc, (*where, key) if key in item else where, item.get(key), key)
+        uri: UriPattern | None = None
+        if kind == "resource":
+            try:
+                uri = parse_uri_pattern(pattern.text)
+            except ValueError as exc:
+                raise doc.error((*where, key), f"{key} {pattern.text!r} can never match: {exc}") from None
         action = item.get("action")
         if not isinstance(action, str) or action.upper() not in (ALLOW, BLOCK, "DENY"):
             raise doc.error((*where, "action") if "action" in item else where, "action must be ALLOW or BLOCK")
@@ -151,7 +183,7 @@ def compile_access_rules(doc: YamlDocument, path: Path, value: Any, *, kind: str
         rule_id = item.get("id", f"{path[-1]}[{index}]")
         if not isinstance(rule_id, str) or not rule_id:
             raise doc.error((*where, "id"), "id must be a non-empty string")
-        rules.append(_Rule(rule_id, pattern, verdict, _taints_to_add(doc, where, item, verdict)))
+        rules.append(_Rule(rule_id, pattern, verdict, _taints_to_add(doc, where, item, verdict), uri))
     return AccessRules(kind, tuple(rules))
 
 

@@ -89,9 +89,14 @@ _WHERE_LIMIT = 80
 _DIGITS = frozenset("0123456789")
 _HEX_DIGITS = frozenset("0123456789abcdef")
 # Under "**", a string is taken for a URL (and must then name a host unambiguously) when it contains one of
-# these. The backslash forms are there because WHATWG parsers read "http:" + 2 backslashes + "evil.com" as
-# "http://evil.com".
+# these, or starts with a special scheme (``_SPECIAL_SCHEMES``). The backslash forms are there because
+# WHATWG parsers read "http:" + 2 backslashes + "evil.com" as "http://evil.com".
 _URL_MARKERS = ("//", ":/", "\\\\", ":\\")
+# WHATWG's special schemes: for them a parser reads a host even without slashes ("http:evil.com/x" is
+# http://evil.com/x). Matched as the parser does: ASCII case-insensitively, after leading C0 controls and
+# spaces are trimmed and tabs and newlines anywhere are removed.
+_SPECIAL_SCHEMES = ("http:", "https:", "ws:", "wss:", "ftp:", "file:")
+_TAB_AND_NEWLINES = frozenset("\t\n\r")
 _BAD_HOST_ENTRY_CHARS = frozenset("/\\@?#%*[] \t\r\n")
 
 
@@ -191,7 +196,7 @@ class _PathCheck(_Check):
         try:
             readings = path_readings(value, resolver)
         except ValueError:
-            return "cannot be read as a path (empty, NUL or ~user)"
+            return "cannot be read as a path (empty, NUL, ~user, a symlink loop, or a /proc or /dev/fd link)"
         try:
             roots = [normalise_path(root, resolver) for root in self.roots]
             inside = [is_within(reading, roots) for reading in readings]
@@ -280,7 +285,7 @@ class _UrlHost(_Check):
         self.shown = shown
 
     def inspects(self, text: str) -> bool:
-        return any(marker in text for marker in _URL_MARKERS)
+        return any(marker in text for marker in _URL_MARKERS) or _starts_with_special_scheme(text)
 
     def failure(self, value: Any, resolver: Resolver) -> str | None:
         problem = _text_problem(value)
@@ -323,6 +328,18 @@ class _NoLeadingDash(_Check):
         if problem is not None:
             return problem
         return "starts with '-' (it could be taken as an option)" if value.startswith("-") else None
+
+
+def _starts_with_special_scheme(text: str) -> bool:
+    """Would a WHATWG URL parser read ``text`` as a URL of a special scheme (one that always has a host)?"""
+    head: list[str] = []
+    for char in text:
+        if (not head and char <= " ") or char in _TAB_AND_NEWLINES:
+            continue
+        if len(head) == 6 or not char.isascii():  # "https:" is the longest; schemes are ASCII
+            break
+        head.append(char)
+    return "".join(head).lower().startswith(_SPECIAL_SCHEMES)
 
 
 # --- hosts ---------------------------------------------------------------------------------------

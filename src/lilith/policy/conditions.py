@@ -12,7 +12,8 @@
 
 Argument tests (``arg``): ``eq`` ``ne`` (exact JSON values: ``1``, ``"1"`` and ``true`` differ; ``1`` and
 ``1.0`` are equal), ``lt`` ``le`` ``gt`` ``ge`` (numbers), ``in`` ``not_in`` (a list of values), ``matches``
-(RE2, whole string), ``glob`` (the policy's glob dialect), ``exists`` (``value: true`` by default).
+(RE2, whole string), ``glob`` (the policy's glob dialect), ``exists`` (``value: true`` by default),
+``path_within`` / ``path_not_within`` (a root or a list of roots, read as paths on the server).
 Session tests: ``taints`` with ``contains`` / ``not_contains``; ``call_count`` with ``eq ne lt le gt ge``.
 
 Fail closed. A test on an argument that is missing, or whose value has the wrong type for the test (a
@@ -22,6 +23,16 @@ by Kleene logic (``all`` is false if any part is false, ``any`` is true if any p
 unknown is unknown), and an unknown outcome is settled by the caller in the direction that denies
 (``lilith.policy.taint``: a restricting rule applies, a relaxing one does not, an exception does not
 excuse). ``exists`` is never unknown.
+
+Paths are not strings: ``glob`` on ``/home/*/.ssh/*`` misses ``~/.ssh/id_rsa``, ``.ssh/id_rsa`` in the
+server's home and a symlink to the directory. ``path_within`` reads the value as the server will
+(``lilith.policy.paths.readings_within``: as written with ``~`` expanded and relative paths anchored at
+the server's working directory, then every symlink-resolved reading) and is true when every reading lies
+within a root, false when none does, and unknown when the readings disagree (a symlink into or out of a
+root) or the value cannot be read as a path (not a string, empty, NUL, ``~user``, a ``file:`` URI, a
+``/proc/self`` link). Unknown is settled as above: an ADD_TAINT's ``path_within`` taints, an exception's
+does not excuse. ``path_not_within`` is its negation. Roots are resolved when the call is checked, with
+the server's home, working directory and symlinks, like ``argument_rules`` roots.
 
 The shape used by the original lilith-zero is read too: ``and`` / ``or`` / ``not``, comparisons written
 ``{"==": [{var: NAME}, VALUE]}`` (also ``!=``, ``<``, ``<=``, ``>``, ``>=``; ``var`` names a top-level
@@ -38,10 +49,12 @@ from typing import Any, NamedTuple
 from lilith.policy.arg_paths import MISSING, lookup, split_path
 from lilith.policy.globs import is_scalar_text, literal_glob
 from lilith.policy.names import NameMatcher, parse_name
+from lilith.policy.paths import Resolver, check_path_syntax, readings_within
 from lilith.policy.yaml_source import Path, YamlDocument
 
 MAX_DEPTH = 32
-ARG_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "matches", "glob", "exists")
+PATH_OPS = ("path_within", "path_not_within")
+ARG_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "matches", "glob", "exists", *PATH_OPS)
 _ORDER_OPS = ("lt", "le", "gt", "ge")
 _COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "lt": lambda a, b: a < b,
@@ -58,11 +71,13 @@ _HEADS = ("all", "and", "any", "or", "not", "arg", "session", "tool_args_match",
 
 
 class CallContext(NamedTuple):
-    """What a condition can look at: the call's arguments and the session before the call."""
+    """What a condition can look at: the call's arguments and the session before the call; ``resolver`` reads
+    paths as the server being called will (without one, every path test is unknown)."""
 
     arguments: Any
     taints: frozenset[str]
     call_count: int
+    resolver: Resolver | None = None
 
 
 Verdict = bool | None  # None: unknown (a missing or mistyped argument)
@@ -135,6 +150,31 @@ class _ArgTest(Condition):
         if self.op == "exists":
             return self.test(value)
         return None if value is MISSING else self.test(value)
+
+
+class _PathTest(Condition):
+    """``path_within`` / ``path_not_within``: the value read as a path on the server, against roots."""
+
+    __slots__ = ("roots", "segments", "within")
+
+    def __init__(self, segments: tuple[str, ...], roots: tuple[str, ...], within: bool) -> None:
+        self.segments = segments
+        self.roots = roots
+        self.within = within
+
+    def evaluate(self, context: CallContext) -> Verdict:
+        value = lookup(context.arguments, self.segments)
+        if context.resolver is None or not _matchable(value) or value[:5].lower() == "file:":
+            return None
+        try:
+            inside = readings_within(value, self.roots, context.resolver)
+        except ValueError:
+            return None
+        if all(inside):
+            return self.within
+        if not any(inside):
+            return not self.within
+        return None  # the readings disagree: settled by the rule's direction
 
 
 class _HoldsTaint(Condition):
@@ -272,7 +312,29 @@ class _Compiler:
         except ValueError as exc:
             raise self.doc.error((*path, "arg"), f"arg {exc}") from None
         op = self._op(path, node, ARG_OPS)
+        if op in PATH_OPS:
+            return _PathTest(segments, self._roots(path, op, node), op == "path_within")
         return _ArgTest(segments, op, self._test(path, op, node))
+
+    def _roots(self, path: Path, op: str, node: dict[str, Any]) -> tuple[str, ...]:
+        if "value" not in node:
+            raise self.doc.error(path, f"op {op} needs a 'value': a root or a list of roots")
+        value = node["value"]
+        roots = [value] if isinstance(value, str) else value
+        where = (*path, "value")
+        if not isinstance(roots, list) or not roots:
+            raise self.doc.error(where, f"op {op} needs a root or a non-empty list of roots")
+        for index, root in enumerate(roots):
+            at = where if isinstance(value, str) else (*where, index)
+            if not isinstance(root, str) or not is_scalar_text(root):
+                raise self.doc.error(at, f"op {op}: each root is a path (a string)")
+            if root[:5].lower() == "file:":
+                raise self.doc.error(at, f"op {op}: a root is a path, not a file: URI")
+            try:
+                check_path_syntax(root)
+            except ValueError as exc:
+                raise self.doc.error(at, f"op {op}: {exc}") from None
+        return tuple(roots)
 
     def _op(self, path: Path, node: dict[str, Any], allowed: tuple[str, ...]) -> str:
         if "op" not in node:

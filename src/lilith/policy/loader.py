@@ -20,6 +20,25 @@ if TYPE_CHECKING:  # imported lazily: only policies with argument rules pay for 
     from lilith.policy.taint import TaintPolicy
 
 _METADATA_KEYS = frozenset({"id", "customer_id", "customerId", "name", "description", "created_at", "createdAt"})
+# lilith-zero's camelCase spellings of our sections. Both spellings of one section in a file are refused:
+# one would silently replace the other (a duplicate key under another name).
+_CAMEL_CASE = {
+    "staticRules": "static_rules",
+    "argumentRules": "argument_rules",
+    "rateLimits": "rate_limits",
+    "rateLimit": "rate_limit",
+    "schemaVersion": "schema_version",
+    "replayWindowSecs": "replay_window_secs",
+    "toolClasses": "tool_classes",
+    "taintRules": "taint_rules",
+    "protectLethalTrifecta": "protect_lethal_trifecta",
+    "resourceRules": "resource_rules",
+    "promptRules": "prompt_rules",
+    "onDeny": "on_deny",
+    "pinMode": "pin_mode",
+    "customerId": "customer_id",
+    "createdAt": "created_at",
+}
 MODES = ("enforce", "audit")
 ON_DENY = ("error", "tool_result")
 PIN_MODES = ("enforce", "audit", "off")
@@ -41,6 +60,7 @@ class Policy:
         "source",
         "static_rules",
         "taint",
+        "warnings",
     )
 
     def __init__(
@@ -58,6 +78,7 @@ class Policy:
         pin_mode: str | None = None,
         sanitize: SanitizeSettings = DEFAULT_SANITIZE,
         replay_window: float = 0.0,
+        warnings: tuple[str, ...] = (),
     ) -> None:
         self.source = source
         self.static_rules = static_rules
@@ -72,6 +93,7 @@ class Policy:
         self.pin_mode = pin_mode
         self.sanitize = sanitize  # what servers show the client: lists and results (lilith.core.sanitize)
         self.replay_window = replay_window  # seconds a finished request's id stays unusable (0: while in flight)
+        self.warnings = warnings  # "file:line:col: warning: ..." for parts that load but cannot act
 
     def decide_tool_call(self, tool: str, arguments: Any, resolver: Resolver) -> Decision:
         """The tool must be allowed by name, and then every argument rule for it must pass."""
@@ -135,12 +157,14 @@ def _parse_policy(text: str, file: str) -> Policy:
     argument_rules: ArgumentRules | None = None
     rate_limits: tuple[RateRule, ...] = ()
     taint_sections: dict[str, tuple[tuple[str, ...], Any]] = {}
-    protect = False
+    protect: tuple[str, ...] | None = None  # where the trifecta guard is turned on
+    resource_taints: frozenset[str] = frozenset()
     resource_rules: AccessRules | None = None
     prompt_rules: AccessRules | None = None
     pin_mode: str | None = None
     replay_window = 0.0
     sanitize = DEFAULT_SANITIZE
+    _refuse_two_spellings(doc, root)
     for key, value in root.items():
         if key == "version":
             if value not in (1, "1", "1.0"):
@@ -154,7 +178,7 @@ def _parse_policy(text: str, file: str) -> Policy:
         elif key in ("rate_limits", "rateLimits"):
             from lilith.policy.rate_limits import compile_rate_limits
 
-            rate_limits = compile_rate_limits(doc, (key,), value) + rate_limits
+            rate_limits = compile_rate_limits(doc, (key,), value) + rate_limits  # rate_limit's come last
         elif key in ("rate_limit", "rateLimit"):  # lilith-zero's session-wide form
             from lilith.policy.rate_limits import compile_session_rate_limit
 
@@ -172,11 +196,12 @@ def _parse_policy(text: str, file: str) -> Policy:
         elif key in ("protect_lethal_trifecta", "protectLethalTrifecta"):
             if not isinstance(value, bool):
                 raise doc.error((key,), f"{key} must be true or false")
-            protect = value
+            protect = (key,) if value else None
         elif key in ("resource_rules", "resourceRules"):
             from lilith.policy.access_rules import compile_access_rules
 
             resource_rules = compile_access_rules(doc, (key,), value, kind="resource", key="uri_pattern")
+            resource_taints = _resource_taints(value)
         elif key in ("prompt_rules", "promptRules"):
             from lilith.policy.access_rules import compile_access_rules
 
@@ -203,7 +228,8 @@ def _parse_policy(text: str, file: str) -> Policy:
     if taint_sections or protect:
         from lilith.policy.taint import compile_taint_policy
 
-        taint = compile_taint_policy(doc, taint_sections.get("classes"), taint_sections.get("rules"), protect)
+        classes, taint_rules = taint_sections.get("classes"), taint_sections.get("rules")
+        taint = compile_taint_policy(doc, classes, taint_rules, protect, resource_taints)
     return Policy(
         file,
         # look-alikes of names that other restricting sections name must not escape them
@@ -218,7 +244,32 @@ def _parse_policy(text: str, file: str) -> Policy:
         pin_mode=pin_mode,
         replay_window=replay_window,
         sanitize=sanitize,
+        warnings=taint.warnings if taint is not None else (),
     )
+
+
+def _resource_taints(value: Any) -> frozenset[str]:
+    """The tags ``resource_rules`` (already compiled, so well formed) add to a session."""
+    tags: set[str] = set()
+    for item in value or ():
+        for key in ("taints_to_add", "taintsToAdd"):
+            added = item.get(key) if isinstance(item, dict) else None
+            tags.update([added] if isinstance(added, str) else added if isinstance(added, list) else ())
+    return frozenset(tag for tag in tags if isinstance(tag, str))
+
+
+def _refuse_two_spellings(doc: YamlDocument, root: dict[Any, Any]) -> None:
+    """A section written both ways (``taint_rules`` and ``taintRules``) is refused where the second one is."""
+    seen: dict[str, str] = {}
+    for key in root:
+        if not isinstance(key, str):
+            continue
+        section = _CAMEL_CASE.get(key, key)
+        first = seen.setdefault(section, key)
+        if first != key:
+            raise doc.error(
+                (key,), f"'{key}' repeats the section '{first}' under its other spelling; write the section once"
+            )
 
 
 def _choice(doc: YamlDocument, path: tuple[str, ...], value: Any, allowed: tuple[str, ...]) -> str:

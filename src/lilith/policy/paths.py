@@ -16,6 +16,9 @@ the server's ``open()`` will actually touch. Every step here exists to close a g
   lexically first would let ``/allowed/link/../secret`` pass as ``/allowed/secret`` while the server
   opens ``<target's parent>/secret``. Servers that normalise lexically before opening (``abspath``)
   see the other reading, so ``path_readings`` returns both and strict rules should hold for each.
+* Links whose target depends on the process that follows them (``/proc/self``, ``/dev/fd``) name the
+  proxy when it checks and the server when it opens; the resolver refuses paths through them
+  (``lilith.runtime.resolver``), and a refused path fails every check.
 * Containment is by whole path components: ``/tmp/root-evil`` is not inside ``/tmp/root``.
 * Comparison is exact and case-sensitive, code point for code point, with no Unicode normalisation.
   On a case-insensitive or normalising filesystem (macOS APFS/HFS+ by default, Windows, some CIFS
@@ -37,16 +40,28 @@ clients disagree on whether it is part of the file name. Other schemes get RFC 3
 syntax-based normalisation only (case of scheme and host, decoding of unreserved characters,
 upper-case hex in the remaining escapes, dot-segment removal); scheme-specific rules such as
 default ports are not applied. Malformed percent-escapes, ASCII control characters and lone surrogates make a URI
-invalid everywhere.
+invalid everywhere. ``uri_readings`` gives every form of a URI that resource rules consider: the canonical
+ones (as ``path_readings``) and, for a BLOCK, the path as the client wrote it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import unquote_to_bytes
 
-__all__ = ["Resolver", "is_within", "normalise_file_uri", "normalise_path", "path_readings"]
+__all__ = [
+    "Resolver",
+    "UriReadings",
+    "check_path_syntax",
+    "is_within",
+    "normalise_file_uri",
+    "normalise_path",
+    "path_readings",
+    "readings_within",
+    "unresolved_reading",
+    "uri_readings",
+]
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -68,6 +83,9 @@ class Resolver(Protocol):
         """Follow existing symlinks in an absolute path, like ``os.path.realpath(path, strict=False)``.
 
         Must accept ``.``, ``..`` and repeated slashes and resolve them in order, as the kernel does.
+        Raises ``ValueError`` for a path whose target it cannot know: one that passes through a link whose
+        meaning depends on the process that opens it (``/proc/self``, ``/dev/fd``: the proxy's own process
+        at check time, the server's at open time), or a symlink loop.
         """
         ...
 
@@ -134,8 +152,51 @@ def path_readings(raw: str, resolver: Resolver) -> frozenset[str]:
     follows a symlink. A ``path_within`` rule should hold for all readings; ``path_not_within``
     should deny if any reading is inside.
     """
-    absolute = _absolute(raw, resolver)
-    return frozenset({_resolve(absolute, resolver), _resolve(_lexical(absolute), resolver)})
+    return frozenset(_resolved_readings(_absolute(raw, resolver), resolver))
+
+
+def _resolved_readings(absolute: str, resolver: Resolver) -> tuple[str, ...]:
+    """The kernel's reading first; the lexical one only when there is a ``..`` to read two ways (so a path
+    without one is resolved once: one look at the filesystem, one answer)."""
+    kernel = _resolve(absolute, resolver)
+    lexical = _lexical(absolute)
+    return (kernel,) if lexical == absolute else (kernel, _resolve(lexical, resolver))
+
+
+def unresolved_reading(raw: str, resolver: Resolver) -> str:
+    """``raw`` as written: ``~`` expanded, anchored at the server's cwd, dot segments collapsed as text, and no
+    symlink followed. Not what ``open()`` reaches, but what the writer named; rules that restrict also hold it
+    to account (a BLOCK on ``/secrets/*`` covers ``/secrets/link`` wherever the link points)."""
+    return _lexical(_absolute(raw, resolver))
+
+
+class _NoFilesystem:
+    """A resolver for checking the syntax of a policy's paths at load time (no filesystem is touched)."""
+
+    def home(self) -> str:
+        return "/home"
+
+    def cwd(self) -> str:
+        return "/"
+
+    def realpath(self, path: str) -> str:
+        return path
+
+
+def check_path_syntax(raw: str) -> None:
+    """Raise ``ValueError`` when ``raw`` can never be read as a path (empty, NUL, ``~user``)."""
+    _absolute(raw, _NoFilesystem())
+
+
+def readings_within(raw: str, roots: Sequence[str], resolver: Resolver) -> tuple[bool, ...]:
+    """For each reading of ``raw`` (``unresolved_reading`` and every ``path_readings`` one), whether it lies
+    within one of ``roots``. A root counts both as written and with its symlinks resolved, so each reading
+    meets the root in its own terms. Raises ``ValueError`` when ``raw`` or a root cannot be read as a path."""
+    forms: list[str] = []
+    for root in roots:
+        forms += (unresolved_reading(root, resolver), normalise_path(root, resolver))
+    readings = path_readings(raw, resolver) | {unresolved_reading(raw, resolver)}
+    return tuple(is_within(reading, forms) for reading in sorted(readings))
 
 
 def _check_normal(path: str, what: str) -> None:
@@ -227,7 +288,8 @@ def _remove_dot_segments(path: str) -> str:
     return "".join(out)
 
 
-def _file_uri(uri: str, rest: str, resolver: Resolver) -> str:
+def _file_uri_path(uri: str, rest: str) -> str:
+    """The decoded absolute path of a ``file:`` URI (``rest`` follows ``file:``), not yet normalised."""
     if "?" in rest or "#" in rest:
         raise ValueError(f"file URI {uri!r} contains a raw '?' or '#'; percent-encode it as part of the name")
     if rest.startswith("//"):
@@ -247,7 +309,7 @@ def _file_uri(uri: str, rest: str, resolver: Resolver) -> str:
     decoded = _decode_once(path, uri)
     if "\x00" in decoded:
         raise ValueError(f"file URI {uri!r} decodes to a path containing NUL")
-    return "file://" + normalise_path(decoded, resolver)
+    return decoded
 
 
 def _generic_uri(scheme: str, rest: str, uri: str) -> str:
@@ -272,6 +334,41 @@ def _generic_uri(scheme: str, rest: str, uri: str) -> str:
     return "".join(out)
 
 
+def _split_scheme(uri: str) -> tuple[str, str]:
+    _reject_controls(uri)
+    scheme, colon, rest = uri.partition(":")
+    if not colon or not scheme or not scheme[0].isascii() or not scheme[0].isalpha():
+        raise ValueError(f"{uri!r} is not an absolute URI (no scheme)")
+    if any(ch not in _SCHEME_CHARS for ch in scheme):
+        raise ValueError(f"{uri!r} has an invalid scheme {scheme!r}")
+    return scheme.lower(), rest
+
+
+class UriReadings(NamedTuple):
+    """The forms of one resource URI that rules meet (``uri_readings``)."""
+
+    shown: str  # the canonical URI (``normalise_file_uri``), for messages
+    written: str  # a file: URI's path as written (``unresolved_reading``); other schemes: ``shown``
+    canonical: frozenset[str]  # what the server can reach: every ``path_readings`` one; other schemes: {shown}
+
+
+def uri_readings(uri: str, resolver: Resolver) -> UriReadings:
+    """Every form of ``uri`` a resource rule must consider, as ``file://`` + path for ``file:`` URIs.
+
+    ``canonical`` holds what opening it can reach (the kernel's reading and the one of a server that
+    collapses ``..`` before following symlinks, as WHATWG URL parsers do); ``written`` holds the path the
+    client named. Raises ``ValueError`` like ``normalise_file_uri``.
+    """
+    scheme, rest = _split_scheme(uri)
+    if scheme != "file":
+        generic = _generic_uri(scheme, rest, uri)
+        return UriReadings(generic, generic, frozenset({generic}))
+    decoded = _file_uri_path(uri, rest)
+    absolute = _absolute(decoded, resolver)
+    readings = ["file://" + reading for reading in _resolved_readings(absolute, resolver)]
+    return UriReadings(readings[0], "file://" + _lexical(absolute), frozenset(readings))
+
+
 def normalise_file_uri(uri: str, resolver: Resolver) -> str:
     """Canonical form of a resource URI for comparison against policy rules.
 
@@ -279,13 +376,7 @@ def normalise_file_uri(uri: str, resolver: Resolver) -> str:
     becomes ``file:///etc/passwd``); other schemes get RFC 3986 syntax-based normalisation. Raises
     ``ValueError`` for anything that is not an absolute URI or that cannot be read unambiguously.
     """
-    _reject_controls(uri)
-    scheme, colon, rest = uri.partition(":")
-    if not colon or not scheme or not scheme[0].isascii() or not scheme[0].isalpha():
-        raise ValueError(f"{uri!r} is not an absolute URI (no scheme)")
-    if any(ch not in _SCHEME_CHARS for ch in scheme):
-        raise ValueError(f"{uri!r} has an invalid scheme {scheme!r}")
-    scheme = scheme.lower()
+    scheme, rest = _split_scheme(uri)
     if scheme == "file":
-        return _file_uri(uri, rest, resolver)
+        return "file://" + normalise_path(_file_uri_path(uri, rest), resolver)
     return _generic_uri(scheme, rest, uri)

@@ -40,7 +40,14 @@ _ARGUMENT_RULE = _rule(
     },
     ["tool", "arg"],
 )
-_VALUE = {"description": "a JSON value (for eq/ne/in/not_in: compared with its type)"}
+_VALUE = {
+    "description": "a JSON value (for eq/ne/in/not_in: compared with its type; for path_within/path_not_within: "
+    "a root or a list of roots)"
+}
+_ARG_OPS = [  # lilith.policy.conditions.ARG_OPS
+    *("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "matches", "glob", "exists"),
+    *("path_within", "path_not_within"),
+]
 _CONDITION_REF = {"$ref": "#/$defs/condition"}
 _CONDITION_LIST = {"type": "array", "items": _CONDITION_REF, "minItems": 1}
 _CONDITION = {
@@ -56,7 +63,7 @@ _CONDITION = {
             "type": "object",
             "properties": {
                 "arg": {"type": "string", "description": "dotted path into the arguments (a.b.0)"},
-                "op": {"enum": ["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "matches", "glob", "exists"]},
+                "op": {"enum": _ARG_OPS},
                 "value": _VALUE,
             },
             "required": ["arg", "op"],

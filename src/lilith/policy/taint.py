@@ -22,9 +22,11 @@
 
 Rules are evaluated in file order for the tools (or classes) they name. CHECK_TAINT and BLOCK can deny;
 ALLOW ends the checking for that call (later CHECK_TAINT/BLOCK rules for it are skipped) but never grants
-what ``static_rules`` did not; ADD_TAINT and REMOVE_TAINT take effect only once the call has really been
-forwarded. The lethal-trifecta guard is checked last and cannot be skipped by ALLOW. Tags are opaque
-strings compared exactly (``-`` and any other character work). ``forbidden_tags`` blocks if ANY is held;
+what ``static_rules`` did not; ADD_TAINT takes effect only once the call has really been forwarded, and
+REMOVE_TAINT only once the server answered it successfully (``lilith.core.gate.TaintTracking``). A
+``tool_class`` no tool has, or a trifecta guard without an EXFILTRATION tool, is refused
+(``lilith.policy.taint_checks``). The lethal-trifecta guard is checked last and cannot be skipped by
+ALLOW. Tags are opaque strings compared exactly (``-`` and any other character work). ``forbidden_tags`` blocks if ANY is held;
 ``required_taints`` blocks unless ALL are held (the original lilith-zero got the first one backwards).
 
 A rule with ``when`` (or ``conditions``: a list that must all hold, or lilith-zero's ``pattern``) applies
@@ -46,6 +48,7 @@ from lilith.policy.names import NameMatcher, compile_name
 from lilith.policy.yaml_source import Path, YamlDocument
 
 if TYPE_CHECKING:
+    from lilith.policy.paths import Resolver
     from lilith.policy.patterns import Regex
 
 ACTIONS = ("ADD_TAINT", "REMOVE_TAINT", "CHECK_TAINT", "BLOCK", "ALLOW")
@@ -93,15 +96,20 @@ class TaintEvaluation(NamedTuple):
 class TaintPolicy:
     """Compiled ``tool_classes``, ``taint_rules`` and ``protect_lethal_trifecta``."""
 
-    __slots__ = ("_classes", "protect_trifecta", "reads_results", "rules")
+    __slots__ = ("_classes", "protect_trifecta", "reads_results", "rules", "warnings")
 
     def __init__(
-        self, classes: tuple[tuple[NameMatcher, frozenset[str]], ...], rules: tuple[TaintRule, ...], protect: bool
+        self,
+        classes: tuple[tuple[NameMatcher, frozenset[str]], ...],
+        rules: tuple[TaintRule, ...],
+        protect: bool,
+        warnings: tuple[str, ...] = (),
     ) -> None:
         self._classes = classes
         self.rules = rules
         self.protect_trifecta = protect
         self.reads_results = any(rule.result is not None for rule in rules)  # asked on every answer
+        self.warnings = warnings  # checks nothing in the policy can set off (``lilith.policy.taint_checks``)
 
     @property
     def classes(self) -> tuple[tuple[NameMatcher, frozenset[str]], ...]:
@@ -116,10 +124,16 @@ class TaintPolicy:
         return frozenset(found)
 
     def evaluate(
-        self, tool: str, taints: frozenset[str], arguments: Any = None, call_count: int = 0
+        self,
+        tool: str,
+        taints: frozenset[str],
+        arguments: Any = None,
+        call_count: int = 0,
+        resolver: Resolver | None = None,
     ) -> TaintEvaluation:
         """The denial (if any) and the taint changes of calling ``tool`` with ``arguments`` in a session that
-        holds ``taints`` and has forwarded ``call_count`` tool calls before this one."""
+        holds ``taints`` and has forwarded ``call_count`` tool calls before this one. ``resolver`` reads paths
+        as the server will, for ``path_within`` conditions (without one they are unknown)."""
         classes = self.classes_of(tool)
         add: set[str] = set()
         remove: set[str] = set()
@@ -130,7 +144,7 @@ class TaintPolicy:
             if rule.result is not None or not _applies(rule, tool, classes):
                 continue
             if rule.when is not None or rule.exceptions:
-                context = context or CallContext(arguments, taints, call_count)
+                context = context or CallContext(arguments, taints, call_count, resolver)
                 if not rule.active(context):
                     continue
             if rule.action == "ADD_TAINT" and rule.tag is not None:
@@ -185,11 +199,22 @@ def _check(rule: TaintRule, tool: str, taints: frozenset[str]) -> Decision | Non
 
 
 def compile_taint_policy(
-    doc: YamlDocument, classes: tuple[Path, Any] | None, rules: tuple[Path, Any] | None, protect: bool
+    doc: YamlDocument,
+    classes: tuple[Path, Any] | None,
+    rules: tuple[Path, Any] | None,
+    protect: Path | None,
+    resource_taints: frozenset[str] = frozenset(),
 ) -> TaintPolicy:
+    """``protect``: where ``protect_lethal_trifecta: true`` is, if it is; ``resource_taints``: the tags that
+    ``resource_rules`` add (with the ADD_TAINT rules, what can set off checks)."""
+    from lilith.policy.taint_checks import check_taint_sections
+
     compiled_classes = _compile_classes(doc, *classes) if classes is not None else ()
     compiled_rules = _compile_rules(doc, *rules) if rules is not None else ()
-    return TaintPolicy(compiled_classes, compiled_rules, protect)
+    warnings = check_taint_sections(
+        doc, classes, rules, compiled_rules, protect=protect, resource_taints=resource_taints
+    )
+    return TaintPolicy(compiled_classes, compiled_rules, protect is not None, warnings)
 
 
 def _tags(doc: YamlDocument, path: Path, value: Any, what: str) -> frozenset[str]:

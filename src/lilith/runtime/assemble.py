@@ -44,6 +44,8 @@ def choose_policy(explicit: str | None, log: StderrLog) -> tuple[Policy, str | N
         return deny_all_policy(), None
     policy = load_policy(path)
     log.log("info", "policy_loaded", file=path, source="--policy" if explicit else POLICY_ENV)
+    for warning in policy.warnings:
+        log.log("warning", "policy_warning", detail=warning)
     return policy, path
 
 

@@ -75,6 +75,8 @@ class PolicyHolder:
         self._record(applied)  # before the swap: no decision under the new policy precedes its record
         self._policy = policy
         self._log.log("warning", "policy_reloaded", file=self._path, trigger=why)
+        for warning in policy.warnings:
+            self._log.log("warning", "policy_warning", detail=warning)
         return True
 
     def _record(self, record: dict[str, Any]) -> None:

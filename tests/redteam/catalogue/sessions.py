@@ -95,9 +95,27 @@ TRIFECTA_CASES = [
     ),
     taint_case(
         "RT-TRI-007",
-        "REMOVE_TAINT clears the credential taint (control)",
-        sends(call("read_secrets", {}, Ref(1)), call("clear_context", {}, Ref(2)), MAIL),
+        "REMOVE_TAINT clears the credential taint once clear_context has succeeded (control)",
+        (
+            Send(call("read_secrets", {}, Ref(1))),
+            Send(script("tools/call", [server_line(id="{id}", result={"content": []})], Ref(4))),
+            AwaitAnswer(Ref(4)),
+            Send(call("clear_context", {}, Ref(2))),  # answered successfully (scripted above)
+            AwaitAnswer(Ref(2)),
+            Send(MAIL),
+        ),
         (Forwarded(Ref(1)), Forwarded(Ref(2)), Forwarded(Ref(3))),
+    ),
+    taint_case(
+        "RT-TRI-012",
+        "a clear_context that fails (the server answers isError) clears nothing: the mail is cut",
+        (
+            Send(call("read_secrets", {}, Ref(1))),
+            Send(call("clear_context", {}, Ref(2))),  # the server does not know it: isError
+            AwaitAnswer(Ref(2)),
+            Send(MAIL),
+        ),
+        (Forwarded(Ref(1)), Forwarded(Ref(2)), Denied("no-mail-with-credentials", Ref(3))),
     ),
     taint_case(
         "RT-TRI-008",
