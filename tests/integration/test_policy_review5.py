@@ -107,7 +107,7 @@ def test_a_clear_that_fails_clears_nothing(
     assert decision["taints_after"] == ["SECRET"]  # forwarding it removed nothing yet ...
     [changed] = [r for r in records if r["event"] == "taints_changed"]
     assert changed["request_id"] == cleared_id  # ... its successful answer did
-    assert (changed["taints_before"], changed["taints_after"]) == (["SECRET"], [])
+    assert (changed["taints_before"], changed["taints_after"], changed["cause"]) == (["SECRET"], [], "remove_taint")
 
 
 def test_a_clear_that_is_cancelled_or_times_out_clears_nothing(start_proxy: StartProxy) -> None:

@@ -74,7 +74,7 @@ EVENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {
             "tool": _STR,
             "request_id": _REQUEST_ID,
-            "cause": {"enum": ["result_matches"]},
+            "cause": {"enum": ["result_matches", "remove_taint", "remove_taint+result_matches"]},
             "taints_before": _TAGS,
             "taints_after": _TAGS,
         },

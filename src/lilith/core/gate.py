@@ -12,7 +12,7 @@ committed once it is forwarded (a taint it removes: once it is answered successf
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lilith.core.answer_text import answer_text
 from lilith.core.message import IdKey, Message, id_key
@@ -28,6 +28,14 @@ if TYPE_CHECKING:
 
 PolicySource = Callable[[], Policy]
 _REPORTED_LIMIT = 4096
+
+
+class TaintChange(NamedTuple):
+    """What one answer does to the session's taints, and why (``remove_taint``, ``result_matches`` or both)."""
+
+    before: frozenset[str]
+    after: frozenset[str]
+    cause: str
 
 
 class PolicySnapshot:
@@ -322,20 +330,27 @@ class TaintTracking(Interceptor):
             return self.taints
         return self.taints | planned[1]
 
-    def answer_taints(self, tool: str, response: dict[str, Any]) -> frozenset[str] | None:
-        """The session's taints once this answer of ``tool`` is let through, if it changes them (not applied:
-        the caller records the change first, then ``commit``s it): the call's own removals if it succeeded,
-        and what ``result_matches`` rules make of the answer's text."""
-        after = self.taints
+    def answer_taints(self, tool: str, response: dict[str, Any]) -> tuple[frozenset[str], str] | None:
+        """The session's taints once this answer of ``tool`` is let through, and why, if it changes them (not
+        applied: the caller records the change first, then ``commit``s it): the call's own removals if it
+        succeeded (``remove_taint``), and what ``result_matches`` rules make of the answer's text."""
+        after = removed = self.taints
         removal = self._removals.pop(id_key(response.get("id")), None)
         if removal is not None and succeeded(response):
             went_out, tags = removal
-            after = after - {tag for tag in tags if self._added_at.get(tag, 0) < went_out}
+            after = removed = after - {tag for tag in tags if self._added_at.get(tag, 0) < went_out}
         taint = self._current_policy().taint
         if taint is not None and taint.reads_results:
             add, remove = taint.evaluate_result(tool, answer_text(response))
             after = (after - remove) | add
-        return None if after == self.taints else after
+        if after == self.taints:
+            return None
+        causes = [
+            name
+            for name, changed in (("remove_taint", removed != self.taints), ("result_matches", after != removed))
+            if changed
+        ]
+        return after, "+".join(causes)
 
     def commit(self, taints: frozenset[str]) -> None:
         """The session now holds ``taints`` (an answer's change, recorded)."""
@@ -513,15 +528,15 @@ class Gate:
         tracking = self._tracking
         return None if tracking is None else (tracking.taints, tracking.taints_after(message))
 
-    def answered(self, tool: str, response: dict[str, Any]) -> tuple[frozenset[str], frozenset[str]] | None:
+    def answered(self, tool: str, response: dict[str, Any]) -> TaintChange | None:
         """The session's taints before and after this answer of a ``tools/call`` of ``tool`` (the call's own
         removals if it succeeded, ``result_matches`` rules), if it changes them; nothing is applied until
         ``commit_taints``. Raises if the check fails: the answer is withheld."""
         tracking = self._tracking
         if tracking is None:
             return None
-        after = tracking.answer_taints(tool, response)
-        return None if after is None else (tracking.taints, after)
+        changed = tracking.answer_taints(tool, response)
+        return None if changed is None else TaintChange(tracking.taints, changed[0], changed[1])
 
     def commit_taints(self, taints: frozenset[str]) -> None:
         if self._tracking is not None:

@@ -146,15 +146,18 @@ class SessionRecords:
         return body
 
     def taints_from_answer(self, pending: Pending, tool: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Session state that depends on what a tool returned (taints from ``result_matches`` rules): the
+        """Session state that depends on what a tool returned (taints from ``result_matches`` rules, and
+        the call's own REMOVE_TAINT once it succeeded): the
         change is recorded, then applied; if either fails the client gets an error instead of the answer."""
         try:
             changed = self._gate.answered(tool, body)
             if changed is not None:
                 record = {"event": "taints_changed", "tool": tool, "request_id": pending.request_id}
-                record.update(cause="result_matches", taints_before=sorted(changed[0]), taints_after=sorted(changed[1]))
+                record.update(
+                    cause=changed.cause, taints_before=sorted(changed.before), taints_after=sorted(changed.after)
+                )
                 self._audit.record(record)
-                self._gate.commit_taints(changed[1])  # only once recorded
+                self._gate.commit_taints(changed.after)  # only once recorded
         except Exception as exc:  # a failed check or an unwritten record: the client never gets the answer
             self._log.log("error", "answer_check_failed", tool=tool, error=f"{type(exc).__name__}: {exc}")
             return error_response(pending.request_id, INTERNAL_ERROR, "Lilith: the result could not be checked")
