@@ -8,8 +8,14 @@ Removed wherever they appear in text a server shows the client:
 - the other C0 controls except tab and line feed (a carriage return survives only before a line feed:
   CRLF line ends stay, a bare CR that rewinds a terminal line goes), DEL and the C1 controls;
 - bidi controls (U+202A-U+202E embeddings and overrides, U+2066-U+2069 isolates, U+200E/U+200F/U+061C marks);
-- zero-width and invisible format characters (U+200B, U+2060-U+2064, U+FEFF, U+00AD soft hyphen, U+034F,
-  U+180E, U+206A-U+206F, U+FFF9-U+FFFB interlinear annotations);
+- every other default-ignorable code point (Unicode's Default_Ignorable_Code_Point, whose published
+  ranges have not changed from Unicode 9 to 16: zero-width spaces and joiners, U+00AD soft hyphen, U+034F,
+  the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, U+17B4/U+17B5, U+180E, U+2060-U+206F, U+FEFF,
+  U+1BCA0-U+1BCA3, U+1D173-U+1D17A, the reserved U+FFF0-U+FFF8 and U+E0000-U+E0FFF), and every other
+  format character (category Cf: U+FFF9-U+FFFB interlinear annotations, U+13430-U+1343F): a renderer
+  shows none of them, so each can split a word a scan looks for. The prepended concatenation marks
+  (U+0600-U+0605, U+06DD, U+070F, U+0890/U+0891, U+08E2, U+110BD, U+110CD) are format characters
+  that Unicode keeps visible, and they stay;
 - Unicode tag characters U+E0000-U+E007F (invisible copies of ASCII; this also turns the subdivision
   flags, e.g. England's, into a plain black flag).
 
@@ -17,8 +23,10 @@ Kept where they do visible work, removed elsewhere:
 
 - U+200C/U+200D (zero-width non-joiner and joiner) between two visible non-ASCII characters: emoji
   sequences and Persian or Indic words need them; inside ASCII text they can only hide data;
-- a variation selector (U+FE00-U+FE0F, U+E0100-U+E01EF) right after a visible character; a run of them
-  (the "emoji smuggling" encoding, one byte per selector) keeps at most the first.
+- a variation selector (U+FE00-U+FE0F, U+E0100-U+E01EF, the Mongolian U+180B-U+180D and U+180F) right
+  after a visible non-ASCII character, or in a keycap (``1`` U+FE0F U+20E3); after any other ASCII
+  character it varies nothing; a run of them (the "emoji smuggling" encoding, one byte per selector)
+  keeps at most the first.
 
 The check is built to be cheap when there is nothing to remove (most text): an ASCII string costs one
 byte-level pass in C, any other string one regex scan, and clean text comes back as the same object.
@@ -33,15 +41,33 @@ from lilith.errors import ProtocolError
 
 _C0_C1 = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # not \t \n; \r is judged by what follows it
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_ZERO_WIDTH = "\u00ad\u034f\u180e\u200b\u2060-\u2065\u206a-\u206f\ufeff\ufff9-\ufffb"
+# Default_Ignorable_Code_Point (DerivedCoreProperties.txt, the same ranges in Unicode 9.0 to 16.0) less
+# what the other classes hold, and the format characters (Cf) outside it but for the prepended
+# concatenation marks: Egyptian hieroglyph format controls and interlinear annotations.
+_ZERO_WIDTH_BMP = (
+    "\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180e\u200b\u2060-\u2065\u206a-\u206f\u3164\ufeff\uffa0\ufff0-\ufffb"
+)
+_ZERO_WIDTH = (
+    _ZERO_WIDTH_BMP + "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0080-\U000e00ff\U000e01f0-\U000e0fff"
+)
 _TAGS = "\U000e0000-\U000e007f"
 _ALWAYS = _C0_C1 + _BIDI + _ZERO_WIDTH + _TAGS
 _JOINERS = "\u200c\u200d"
-_SELECTORS = "\ufe00-\ufe0f\U000e0100-\U000e01ef"
+_SELECTORS_BMP = "\u180b-\u180d\u180f\ufe00-\ufe0f"
+_SELECTORS = _SELECTORS_BMP + "\U000e0100-\U000e01ef"
+_KEYCAP_BASES = "0123456789#*"  # "1" U+FE0F U+20E3 is the keycap emoji 1
+# Beyond the BMP, a regex tests a class's ranges one by one for every character it scans, so the classes
+# that scan whole texts name few: the exact one joins the adjacent ranges of U+E0000-U+E0FFF (tags,
+# reserved, selectors), the cheap check's covers the other three with one (the rare scripts in between
+# only take the exact path).
+_BMP_CLASS = _C0_C1 + _BIDI + _ZERO_WIDTH_BMP + _JOINERS + _SELECTORS_BMP
+_EXACT_ASTRAL = "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
+_COVERING_ASTRAL = "\U00013430-\U0001d17a\U000e0000-\U000e0fff"
 
 _SHORT = 256  # up to this length, str.isprintable() is the cheapest proof that ASCII text is clean
 _ASCII_CONTROLS = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
-_SUSPECT = re.compile(f"[{_ALWAYS}{_JOINERS}{_SELECTORS}]")
+_SUSPECT = re.compile(f"[{_BMP_CLASS}{_COVERING_ASTRAL}]")
 _BARE_CR = re.compile("\r(?!\n)")
 _STRING = r"[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # an OSC/DCS/SOS/PM/APC body and its terminator, if any
 # One candidate character, then (for an escape or a C1 introducer) the rest of its sequence. Starting every
@@ -54,7 +80,7 @@ _SEQUENCE_REST = (
     r"|(?<=\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]"  # 8-bit CSI
     rf"|(?<=[\x90\x98\x9d\x9e\x9f]){_STRING})?"  # 8-bit string introducers
 )
-_REMOVABLE = re.compile(f"[{_ALWAYS}{_JOINERS}{_SELECTORS}\r]{_SEQUENCE_REST}")
+_REMOVABLE = re.compile(f"[{_BMP_CLASS}{_EXACT_ASTRAL}\r]{_SEQUENCE_REST}")
 _NOT_VISIBLE = re.compile(f"[{_ALWAYS}{_JOINERS}{_SELECTORS}\\s]")
 _SELECTOR = re.compile(f"[{_SELECTORS}]")
 _BIDI_CHARS = re.compile(f"[{_BIDI}]")
@@ -122,7 +148,14 @@ def _joins_visible(text: str, at: int) -> bool:
 
 
 def _follows_visible(text: str, at: int) -> bool:
-    return at > 0 and _NOT_VISIBLE.match(text[at - 1]) is None
+    """Does the selector at ``at`` vary the character before it? Never an ASCII one but a keycap's base:
+    between two letters it could only split a word the poison scan looks for."""
+    if at == 0:
+        return False
+    before = text[at - 1]
+    if before.isascii():
+        return before in _KEYCAP_BASES and text.startswith("\u20e3", at + 1)
+    return _NOT_VISIBLE.match(before) is None
 
 
 def _char_kind(char: str) -> str:
@@ -131,7 +164,7 @@ def _char_kind(char: str) -> str:
         return "ansi"
     if code < 0x20 or 0x7F <= code <= 0x9F:
         return "control"
-    if code >= 0xE0000:
+    if 0xE0000 <= code <= 0xE007F:
         return "tag"
     if _BIDI_CHARS.match(char) is not None:
         return "bidi"

@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 META_VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
+_NOT_FORWARDED = object()  # a server message to drop
 
 
 def _no_clock() -> float:
@@ -97,6 +98,10 @@ class Session:
         self._negotiated: str | None = None  # the version an initialize result settled on (never a _meta claim)
         self._line_size = 0  # bytes of the server line being handled (a result record's size)
         self._line_plain = False  # ... and whether it holds nothing a sanitiser would strip
+        # How many times the server was lost. Lines for the server belong to the epoch they were made in:
+        # ``server_lost`` answered (or gave up on) everything of the epochs before, so a line made then must
+        # never reach a server started since (the shell drops it: see ``MessagePump``).
+        self.server_epoch = 0
 
     @property
     def in_flight(self) -> int:
@@ -245,12 +250,11 @@ class Session:
         out.forwarded.append(message.body)
 
     def _client_response(self, message: Message, out: Out) -> None:
-        key = message.id_key
-        if key is None or self._server_requests.pop(key, None) is None:
-            self._log.log("warning", "client_response_unknown_id", id=message.id)
+        body = self._server_requests.answer(message)  # None: to no request of this server (logged)
+        if body is None:
             return
         self._deadlines.server_request_ended()
-        out.forwarded.append(message.body)
+        out.forwarded.append(body)
 
     # ------------------------------------------------------------------ server -> client
     def from_server(self, line: bytes | OversizedLine) -> Effects:
@@ -302,13 +306,16 @@ class Session:
             else:
                 if self._view.keys_collide(message):
                     return  # dropped: the client might read the other key than the one checked
+                cancelled_as: Any = None  # the id the client knows a request the server cancels by
                 if message.method == "notifications/cancelled":
-                    key = cancelled_key(message)
-                    if key is not None and self._server_requests.pop(key, None) is not None:
-                        self._deadlines.server_request_ended()  # the server gave up on the client's answer
+                    cancelled_as = self._server_cancelled(message)
+                    if cancelled_as is _NOT_FORWARDED:
+                        return
                 elif message.method == "notifications/progress":
                     self._deadlines.progressed(message)
                 shown = self._view.request_or_notification(message, self._line_plain)
+                if cancelled_as is not None:
+                    shown = {**shown, "params": {**shown["params"], "requestId": cancelled_as}}
                 if message.method == "notifications/tasks" and not self._task_answers.pushed(
                     shown.get("params"), self._line_size
                 ):
@@ -316,6 +323,22 @@ class Session:
                 forwarded.append(shown)
         except Exception as exc:  # never forwarded unchecked: a notification that fails its check is dropped
             self._log.log("error", "server_message_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _server_cancelled(self, message: Message) -> Any:
+        """The server gave up on a request of its own: the id to name it by toward the client when that
+        differs from the server's (a renamed request), None when it does not, ``_NOT_FORWARDED`` when the
+        client knows the id as another request (an orphan, or one renamed to it): never cancel that one."""
+        key = cancelled_key(message)
+        if key is None:
+            return None
+        client_id = self._server_requests.withdrawn(key)
+        if client_id is None:
+            if self._server_requests.known_to_client(key):
+                self._log.log("warning", "server_cancel_unknown_id_dropped", id=key[1])
+                return _NOT_FORWARDED
+            return None
+        self._deadlines.server_request_ended()
+        return client_id if id_key(client_id) != key else None
 
     def _server_response(self, message: Message, effects: Effects, forwarded: list[dict[str, Any]]) -> None:
         key = message.id_key
@@ -375,19 +398,24 @@ class Session:
             return
         # May raise: then the request is dropped, never forwarded unchecked (and never waited for).
         shown = self._view.request_or_notification(message, self._line_plain)
-        request = self._server_requests.add(message)
+        request, client_id = self._server_requests.add(message)
+        if client_id is not request.request_id:  # renamed: the client may still answer another by this id
+            shown = {**shown, "id": client_id}
         if self._timeouts:
             self._deadlines.hold(request)
         forwarded.append(shown)
 
     # ------------------------------------------------------------------ lifecycle
     def server_lost(self, reason: str) -> Effects:
-        """The server is gone: answer every request still in flight, so no client waits forever."""
+        """The server is gone: answer every request still in flight, so no client waits forever; and cancel
+        toward the client every request the server had sent it (the client must not answer it to another
+        process: see ``ServerRequests``)."""
+        self.server_epoch += 1
         effects = Effects()
         direct: list[dict[str, Any]] = []
         pending_requests = list(self._requests.values())
         self._requests.clear()
-        self._server_requests.clear()
+        orphaned = self._server_requests.orphan_all()
         self._deadlines.server_lost()
         self._retired.clear()  # a new server process cannot answer the old one's requests
         self._tasks.clear()  # ... nor hold the old one's tasks
@@ -397,6 +425,10 @@ class Session:
             body = error_response(pending.request_id, SERVER_UNAVAILABLE, f"Lilith: the MCP server {reason}")
             deliver(pending, body, effects, direct)
         effects.to_client.extend(encode(body) for body in direct)
+        # Legacy MCP lets either side cancel its own requests; Lilith speaks for the server that is gone.
+        for client_id in orphaned:
+            cancel = {"requestId": client_id, "reason": f"Lilith: the MCP server {reason}"}
+            effects.to_client.append(encode({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": cancel}))
         return effects
 
     def handshake_replay(self) -> Effects:

@@ -20,6 +20,7 @@ from lilith.runtime.pipes import Pipe
 READ_CHUNK = 64 * 1024  # below glibc's mmap threshold: a bigger buffer costs an mmap + mremap + munmap per read
 
 Handler = Callable[[bytes | OversizedLine], Effects]
+_STALE = "made for a server that is gone, whose requests were already answered"
 
 
 class MessagePump:
@@ -89,10 +90,12 @@ class MessagePump:
     def _handle_chunk(self, lines: list[bytes | OversizedLine], handle: Handler) -> None:
         """Handle every line of one read, then write each direction once: under pipelined load this turns
         a write per message into a write per read, while a lone message still goes out at once."""
+        session = self.session
         if len(lines) == 1:
             with self.session_lock:
                 effects = handle(lines[0])
-            self._execute(effects)
+                epoch = session.server_epoch
+            self._execute(effects, epoch)
             return
         combined = Effects()
         # One lock hold per read, not per line: per-line hand-offs between the two reader threads were a
@@ -102,15 +105,24 @@ class MessagePump:
                 effects = handle(line)
                 combined.to_server += effects.to_server
                 combined.to_client += effects.to_client
-        self._execute(combined)
+            epoch = session.server_epoch
+        self._execute(combined, epoch)
 
-    def _execute(self, effects: Effects) -> None:
-        """Reader threads only: these writes block while the peer does not read (back-pressure)."""
+    def _execute(self, effects: Effects, epoch: int) -> None:
+        """Reader threads only: these writes block while the peer does not read (back-pressure).
+        ``epoch``: the session's server epoch the lines were made in. Lines made for a server that is gone
+        are dropped, never written to its successor: the session answered their requests already (a
+        request read while the dead server was being reaped waits here for the next one, and would
+        otherwise run there after its client was told it failed), and an answer to the old server's
+        request must not reach a new one."""
         if effects.to_server:
             if not self.server_ready.is_set():
                 self.server_ready.wait()
-            pipe = self.server_pipe
-            if pipe is not None and not pipe.write_lines(effects.to_server) and not self.stopping:
+            pipe = self.server_pipe  # read before the epoch: a pipe set after the check is a newer server's
+            if self.session.server_epoch != epoch:
+                if not self.stopping:
+                    self._log.log("warning", "server_write_dropped", lines=len(effects.to_server), detail=_STALE)
+            elif pipe is not None and not pipe.write_lines(effects.to_server) and not self.stopping:
                 self._log.log("warning", "server_write_failed")
         if effects.to_client and not self._client.write_lines(effects.to_client) and not self._client.closed:
             self._on_client_lost()
