@@ -16,8 +16,9 @@ from pathlib import Path
 
 import orjson
 
-from lilith.core.gate import Gate, RateLimit, ResourceAndPromptAccess, TaintTracking, ToolCallPolicy
+from lilith.core.gate import Gate, RateLimit, ResourceAndPromptAccess, ToolCallPolicy
 from lilith.core.message import Kind, Message, id_key
+from lilith.core.taint_tracking import TaintTracking
 from lilith.policy.loader import parse_policy
 
 HERE = Path(__file__).resolve().parent

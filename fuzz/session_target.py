@@ -23,9 +23,10 @@ from fuzz.reader import ByteReader
 from lilith.audit.writer import exact_json
 from lilith.core.codec import encode
 from lilith.core.framing import LineFramer
-from lilith.core.gate import Gate, RateLimit, ResourceAndPromptAccess, TaintTracking, ToolCallPolicy
+from lilith.core.gate import Gate, RateLimit, ResourceAndPromptAccess, ToolCallPolicy
 from lilith.core.message import IdKey, id_key
 from lilith.core.session import Effects, Limits, Session
+from lilith.core.taint_tracking import TaintTracking
 from lilith.policy.loader import Policy, parse_policy
 
 POLICY = """\

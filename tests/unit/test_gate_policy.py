@@ -6,8 +6,10 @@ import subprocess
 import sys
 from typing import Any
 
-from lilith.core.gate import Gate, PolicySnapshot, RateLimit, TaintTracking, ToolCallPolicy, build_gate
+from lilith.core.gate import Gate, RateLimit, ToolCallPolicy, build_gate
+from lilith.core.interceptor import PolicySnapshot
 from lilith.core.message import Kind, Message, id_key
+from lilith.core.taint_tracking import TaintTracking
 from lilith.policy.decision import Decision
 from lilith.policy.loader import Policy, parse_policy
 from tests.unit.fakes import FakeResolver

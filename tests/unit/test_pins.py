@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from lilith.core.gate import ToolPinning
 from lilith.core.message import Kind, Message, id_key
+from lilith.core.tool_pinning import ToolPinning
 from lilith.errors import AuditWriteError
 from lilith.policy.loader import Policy, parse_policy
 from lilith.policy.pins import PIN_FIELDS, PinReview, PinTable, changed_fields, pin_tool

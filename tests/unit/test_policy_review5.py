@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from lilith.core.gate import Gate, TaintTracking, build_gate, succeeded
+from lilith.core.gate import Gate, build_gate
 from lilith.core.message import Kind, Message, id_key
+from lilith.core.taint_tracking import TaintTracking, succeeded
 from lilith.errors import PolicyError
 from lilith.policy.loader import Policy, parse_policy
 from tests.unit.fakes import FakeResolver

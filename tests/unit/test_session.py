@@ -267,7 +267,8 @@ def test_audit_failure_denies(session: Session, audit: MemoryAudit) -> None:
 
 
 def test_exception_in_a_check_denies_and_session_survives(audit: MemoryAudit, log: MemoryLog) -> None:
-    from lilith.core.gate import Gate, Interceptor
+    from lilith.core.gate import Gate
+    from lilith.core.interceptor import Interceptor
     from lilith.core.message import Message
     from lilith.policy.decision import Decision
 
@@ -345,7 +346,8 @@ def test_on_deny_tool_result_lets_the_model_recover(audit: MemoryAudit, log: Mem
 
 
 def test_a_failing_result_filter_fails_closed(audit: MemoryAudit, log: MemoryLog) -> None:
-    from lilith.core.gate import Gate, Interceptor
+    from lilith.core.gate import Gate
+    from lilith.core.interceptor import Interceptor
     from lilith.core.message import Message
     from lilith.policy.decision import Decision
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lilith.core.gate import Interceptor, PolicySource
+from lilith.core.interceptor import Interceptor, PolicySource
 from lilith.core.invisible import clean_text, clean_value, is_clean, strings, tag_text
 from lilith.core.message import Message
 from lilith.errors import ProtocolError

@@ -25,7 +25,7 @@ from lilith.audit.keys import default_key_path
 from lilith.errors import ConfigError
 
 if TYPE_CHECKING:  # pins and the gate are imported after the server has started
-    from lilith.core.gate import Interceptor, PolicySource
+    from lilith.core.interceptor import Interceptor, PolicySource
     from lilith.core.ports import AuditSink, EventLog
     from lilith.policy.loader import Policy
     from lilith.policy.pins import PinReview, PinTable, ToolPin
@@ -180,6 +180,6 @@ class PinSetup:
         return PinReview(table, lambda changed: self.store.save(self.server, changed))
 
     def interceptor(self, audit: AuditSink, log: EventLog) -> Callable[[PolicySource], Interceptor]:
-        from lilith.core.gate import ToolPinning
+        from lilith.core.tool_pinning import ToolPinning
 
         return lambda policy: ToolPinning(policy, self.review, audit, log, self.default_mode)
