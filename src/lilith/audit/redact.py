@@ -21,8 +21,9 @@ keys to ``secret_names``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -31,11 +32,19 @@ from lilith.audit.redact_patterns import SSN_VALUE_RE
 from lilith.audit.secret_names import PLAIN, SECRET, SETTING_NAME_RE, SSN, is_secret_setting, key_kind, names_a_secret
 from lilith.audit.text_redactor import TextRedactor
 
-__all__ = ["MAX_DEPTH", "JsonText", "Redactor"]
+__all__ = ["MAX_DEPTH", "JsonText", "Masker", "Redactor"]
 
 MAX_DEPTH = 64  # deeper values are redacted without recursion, then serialised to JSON text
 _DEEP_LIMIT = 192  # levels below MAX_DEPTH redacted that way; anything deeper (or cyclic) is <too_deep>
 _KEY_CACHE_MAX = 4096
+# ``-p`` is a password for sshpass, mongosh and mysql, but a port for most tools (ssh, psql, redis-cli, docker's
+# host:container mapping), a profile or project for others, and ``--package`` for the npm runners. Its value
+# is a secret unless it has the shape of a port or port mapping, or of a name (lower-case letters, ``.``,
+# ``_``, ``-``: passwords rarely are), or the command line runs one of these:
+_PACKAGE_RUNNERS = frozenset({"npx", "npm", "pnpm", "pnpx", "yarn", "bunx", "bun"})
+_NOT_A_PASSWORD_RE = re.compile(
+    r"(?:\[[0-9A-Fa-f:.]+\]:)?[0-9][0-9.:-]*(?:/(?:tcp|udp|sctp))?|[a-z][a-z._-]*", re.ASCII
+)
 
 
 def _compact_json(value: Any) -> str:
@@ -81,10 +90,13 @@ class Redactor(TextRedactor):
 
     def redact_command(self, argv: Sequence[str]) -> list[str]:
         """A command line, redacted: each item as text, and also the value of a secret-looking long option
-        (``--api-key X``, ``--token=X``) and of a secret-looking ``NAME=value`` (``DB_PASS=…``, as given to
-        ``env``), whatever that value looks like."""
+        (``--api-key X``, ``--token=X``), of a secret-looking ``NAME=value`` (``DB_PASS=…``, as given to
+        ``env``) and of ``-p`` (unless it is a port, a name or an npm runner's package: see
+        ``_NOT_A_PASSWORD_RE``), whatever that value looks like."""
         out: list[str] = []
         value_next = False
+        password_next = False
+        package_runner = False
         for item in argv:
             text = item if isinstance(item, str) else str(item)
             if value_next and not text.startswith("--"):
@@ -92,6 +104,15 @@ class Redactor(TextRedactor):
                 value_next = False
                 continue
             value_next = False
+            if password_next:
+                password_next = False
+                if not text.startswith("-") and _NOT_A_PASSWORD_RE.fullmatch(text) is None:
+                    out.append(self.tag("secret", text))
+                    continue
+            if text == "-p":
+                password_next = not package_runner
+            elif text.rpartition("/")[2] in _PACKAGE_RUNNERS:
+                package_runner = True
             name, sep, value = text.partition("=")
             if sep and value and SETTING_NAME_RE.fullmatch(name):  # the name says what the value is
                 secret = is_secret_setting(name)
@@ -240,3 +261,16 @@ class Redactor(TextRedactor):
             if tagged is None and item is not None:
                 stack.append((item, out, k, depth))
         return out
+
+
+class Masker(Redactor):
+    """The detectors of ``Redactor`` for operational logs: a value becomes ``<kind>`` (``<email>``,
+    ``<github_token>``), with no hash. Stderr needs no correlation, and a keyed hash there would need the key."""
+
+    _OWN_TAG: ClassVar[re.Pattern[str]] = re.compile(r"<[a-z][a-z0-9_]{0,31}>", re.ASCII)
+
+    def __init__(self) -> None:
+        super().__init__(b"no key: masks carry no hash")
+
+    def tag(self, kind: str, value: str) -> str:
+        return f"<{kind}>"

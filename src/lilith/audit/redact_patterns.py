@@ -78,6 +78,12 @@ SPACED_SECRET_RE = re.compile(  # as the AWS CLI spells it
     rf"(?<![\w-])aws_(?:secret_access_key|session_token)[ \t]+(?P<value>[^\s\"'<\\]{_VALUE_REST})", _A
 )
 
+# --- JSON escapes -----------------------------------------------------------------------------------------
+# JSON text carried in a string writes "@" as \u0040 and a space as \u0020; JSON inside a JSON string doubles
+# the backslashes (\\u0040) and escapes its quotes again (\\\"). A run of backslashes before "u" and four hex
+# digits, or two or more before a quote; what they decode to is decided in code.
+ESCAPE_RE = re.compile(r'\\+u([0-9A-Fa-f]{4})|\\{2,}(?=")', _A)
+
 # --- personal data ----------------------------------------------------------------------------------------
 # Patterns start with a character (class) and check the character before it with a look-behind placed after
 # it: ``re`` can then skip to candidate characters in C instead of trying a match at every position.
@@ -86,9 +92,11 @@ SPACED_SECRET_RE = re.compile(  # as the AWS CLI spells it
 # Emails: any letters (müller@example.de, user@münchen.de), and "%40" for the @ of a URL-encoded one. The
 # local part leaves out "/", "?", "=" and "&" (legal, never seen): in "?email=jane@x.org" it starts at "jane".
 # ASCII text, the common case, gets a pattern without Unicode classes, which are slower to test; "%40" gets
-# a pattern of its own because an alternative to "@" slows down every attempt to match.
+# a pattern of its own because an alternative to "@" slows down every attempt to match. The first character
+# is not one that quotes or brackets an address in text ('a@b.org', `a@b.org`, {a@b.org}, |a@b.org), nor a
+# dot: the tag then replaces the address and leaves its quotes.
 def _email_re(at: str, word: str, letter: str, flags: int) -> re.Pattern[str]:
-    local = rf"[{word}!#$%'*+^`{{|}}~.\-]{{1,64}}"
+    local = rf"[{word}!#$%*+^~\-][{word}!#$%'*+^`{{|}}~.\-]{{0,63}}"
     domain = rf"(?:[{word}\-]{{1,63}}\.){{1,8}}(?:[{letter}]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})"
     return re.compile(local + at + domain, flags)
 

@@ -2,7 +2,10 @@
 
 A rotated file is renamed to ``<log>.<N>`` with N counting up from 1 (``audit.jsonl.1`` is the oldest)
 and is never renamed again, so the ``previous_file`` named by the next file's ``log_rotated`` record stays
-true. Only ``os`` and ``re`` are imported here: the writer is built before the server is started.
+true. N is ASCII digits only: ``str.isdigit`` also takes ``²`` and ``١``, which ``int`` refuses or reads as
+another file's number, so a planted ``FILE.²`` could stop Lilith or make an honest set fail to verify. Files
+are always named as they were found, never rebuilt from their number (``FILE.01`` is not ``FILE.1``). Only
+``os`` and ``re`` are imported here: the writer is built before the server is started.
 """
 
 from __future__ import annotations
@@ -57,21 +60,36 @@ def rotated_name(live: str, number: int) -> str:
     return f"{live}.{number}"
 
 
-def rotated_numbers(live: str) -> list[int]:
-    """The N of every ``<live>.<N>`` next to ``live``, oldest first."""
-    directory = os.path.dirname(live) or "."
+def _number(text: str) -> int | None:
+    """``text`` as a rotation number if it is ASCII digits and nothing else (no sign, space or other script)."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def rotated_files(live: str) -> list[tuple[int, str]]:
+    """``(N, path)`` of every ``<live>.<N>`` next to ``live``, oldest first (ties by name)."""
+    directory = os.path.dirname(live)
     prefix = os.path.basename(live) + "."
     try:
-        names = os.listdir(directory)
+        names = os.listdir(directory or ".")
     except OSError as exc:
-        raise ConfigError(f"cannot list {directory!r}: {exc.strerror}") from None
-    numbers = [int(name[len(prefix) :]) for name in names if name.startswith(prefix) and name[len(prefix) :].isdigit()]
-    return sorted(numbers)
+        raise ConfigError(f"cannot list {directory or '.'!r}: {exc.strerror}") from None
+    found: list[tuple[int, str]] = []
+    for name in names:
+        suffix = name[len(prefix) :] if name.startswith(prefix) else ""
+        number = _number(suffix)
+        if number is not None:
+            found.append((number, f"{live}.{suffix}"))  # as found, and spelled like ``live``
+    return sorted(found)
+
+
+def rotated_numbers(live: str) -> list[int]:
+    """The N of every ``<live>.<N>`` next to ``live``, oldest first."""
+    return [number for number, _ in rotated_files(live)]
 
 
 def log_set(live: str) -> list[str]:
     """``live``'s rotated files, oldest first, then ``live`` itself (if it exists)."""
-    files = [rotated_name(live, n) for n in rotated_numbers(live)]
+    files = [path for _, path in rotated_files(live)]
     if os.path.exists(live) or not files:
         files.append(live)
     return files
@@ -80,7 +98,7 @@ def log_set(live: str) -> list[str]:
 def rotation_number(path: str) -> int | None:
     """N for a path named ``<something>.<N>``, else None (a live log)."""
     head, _, tail = path.rpartition(".")
-    return int(tail) if head and tail.isdigit() else None
+    return _number(tail) if head else None
 
 
 def in_chain_order(paths: list[str]) -> list[str]:

@@ -4,6 +4,10 @@ Speed: the audit path must sustain tens of thousands of records a second, so the
 with nothing interesting in them) must cost well under a microsecond each. Every detector therefore sits
 behind a cheap pre-filter (a substring test, ``'@' in s``, a length bound or one shared "enough digits"
 scan) and the expensive checks (Luhn, IBAN mod 97, IPv6 parsing, base64, HMAC) run only on candidates.
+
+JSON text carried in a string may hide a value behind escapes (``bob\\u0040example.com`` is an email to whoever
+decodes it): a string with a backslash before ``u`` or a quote is also read with its escapes decoded (see
+``_escaped``). Strings without a backslash pay one substring test for it.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from lilith.audit.custom_patterns import CompiledPattern, compile_custom
 from lilith.audit.redact_checks import alnum_end, iban_ok, is_card, is_credential
@@ -28,6 +32,7 @@ from lilith.audit.redact_patterns import (
     EMAIL_ASCII_RE,
     EMAIL_ENCODED_RE,
     EMAIL_RE,
+    ESCAPE_RE,
     FLAG_VALUE_RE,
     GITHUB_RE,
     GOOGLE_RE,
@@ -61,6 +66,8 @@ class TextRedactor:
     from configuration, compiled once here; a bad pattern raises ``ConfigError``. ``hash_chars``: hex digits
     of HMAC-SHA256 kept in a tag (4 to 64).
     """
+
+    _OWN_TAG: ClassVar[re.Pattern[str]] = TAG_RE  # what this redactor's tags look like
 
     def __init__(self, key: bytes, custom: Sequence[tuple[str, str]] = (), hash_chars: int = 6) -> None:
         if not isinstance(key, bytes | bytearray) or not key:
@@ -117,13 +124,13 @@ class TextRedactor:
         s = m.string
         lt = s.rfind("<", max(0, m.start() - 33), m.start() + 1)
         if lt >= 0:  # the "key:" of one of our own tags, such as <github_token:3f2a9c>
-            t = TAG_RE.match(s, lt)
+            t = self._OWN_TAG.match(s, lt)
             if t is not None and t.end() >= m.end():
                 return m.group(0)
         for name in ("eq", "dq", "sq", "bare"):
             if m.start(name) >= 0:
                 break
-        if TAG_RE.fullmatch(m.group(name)):  # already redacted by an earlier detector
+        if self._OWN_TAG.fullmatch(m.group(name)):  # already redacted by an earlier detector
             return m.group(0)
         return self._tag_group(m, name)
 
@@ -224,8 +231,10 @@ class TextRedactor:
         return self.tag("ipv6", cand)
 
     # --- text ---------------------------------------------------------------------------------------------
-    def redact_text(self, s: str) -> str:
-        """``s`` with every detected value replaced by its tag (``s`` itself when nothing was found)."""
+    def redact_text(self, s: str, *, escapes: bool = True) -> str:
+        """``s`` with every detected value replaced by its tag (``s`` itself when nothing was found).
+        ``escapes``: also read JSON escapes in ``s`` (False for a copy whose escapes were decoded already)."""
+        raw = s
         # Decide on the key = value pass before any tag is inserted: tags such as <aws_key:…> contain keywords.
         assign = False
         percent = "%" in s  # URL-encoded: %3D and %3A as separators, %40 as the @ of an email
@@ -290,4 +299,31 @@ class TextRedactor:
                 s = IPV4_RE.sub(self._ipv4, s)
         if colon and s.count(":") >= 2:
             s = IPV6_RE.sub(self._ipv6_repl, s)
+        if escapes and "\\" in raw and ("\\u" in raw or '\\\\"' in raw):
+            return self._escaped(raw, s)
         return s
+
+    def _escaped(self, raw: str, redacted: str) -> str:
+        """``raw`` (redacted as ``redacted``) read once more with its JSON escapes decoded. If the decoded copy
+        shows a value the escapes hid, the copy is returned with its values tagged (escapes of characters that
+        are not quotes or backslashes stay decoded there); otherwise ``redacted``, escapes as they were.
+        One level of decoding: backslash runs of any length count as one escape, which covers JSON nested
+        in JSON; escapes that only appear once others are decoded are not looked for."""
+        decoded = ESCAPE_RE.sub(_decoded_escape, raw)
+        if decoded == raw:
+            return redacted
+        found = self.redact_text(decoded, escapes=False)
+        if found == decoded or found == ESCAPE_RE.sub(_decoded_escape, redacted):
+            return redacted  # nothing hidden: the raw reading saw it all
+        return found
+
+
+def _decoded_escape(m: re.Match[str]) -> str:
+    """What an escape matched by ``ESCAPE_RE`` reads as: its character, unless that is a quote or a backslash
+    (which would move where the text's strings end) or half a surrogate pair; or a quote escaped once, as the
+    detectors expect it."""
+    code = m.group(1)
+    if code is None:
+        return "\\"
+    number = int(code, 16)
+    return m.group(0) if number in (0x22, 0x5C) or 0xD800 <= number <= 0xDFFF else chr(number)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lilith.audit.chain import GENESIS, Sealer, first_record, last_whole_line, line_hash, opening_record, torn_fields
-from lilith.audit.rotation import Rotation, rotated_name, rotated_numbers, rotation_number
+from lilith.audit.rotation import Rotation, rotated_files, rotated_name, rotated_numbers, rotation_number
 from lilith.errors import AuditWriteError, ConfigError, RedactionFailed
 
 if TYPE_CHECKING:
@@ -35,10 +35,23 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 # Fields that may carry personal data or secrets: redacted before anything reaches the disk. ``item`` and
 # ``reason`` too: a sanitize finding names its item, a refusal may quote the URI, prompt or argument key it
-# refused. (``reason`` goes through a memo: most calls carry one of a few fixed texts.)
-REDACTED_FIELDS = ("arguments", "uri", "server_command", "preview", "item")
-_REDACTED = frozenset((*REDACTED_FIELDS, "reason"))
-_REASON_MEMO = 512
+# refused; ``error`` may quote a rejected policy file; the peers' ``client_info``/``server_info``, tool names
+# and string request ids are whatever the client or server chose to put there.
+REDACTED_FIELDS = (
+    "arguments",
+    "uri",
+    "server_command",
+    "preview",
+    "item",
+    "client_info",
+    "server_info",
+    "error",
+    "tools",
+)
+# Texts that repeat (most calls carry one of a few reasons, and name one of a few tools): redacted once each.
+_MEMO_FIELDS = ("reason", "tool")
+_REDACTED = frozenset((*REDACTED_FIELDS, *_MEMO_FIELDS, "request_id"))
+_MEMO_SIZE = 512
 FSYNC_POLICIES = ("always", "interval", "never")
 FAILURE_MODES = ("deny", "continue")
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
@@ -85,7 +98,7 @@ class AuditFile:
         self._dumps: Callable[..., bytes] | None = None
         self._preview_chars = 0
         self._redactor: Redactor | None = None  # built on first use: it is not needed before the server starts
-        self._reasons: dict[str, str] = {}  # reason -> its redacted text
+        self._reasons: dict[str, str] = {}  # a reason or tool name -> its redacted text
         if redaction:
             self._redactor = self._new_redactor(redaction)
         # Failed writes not yet accounted for in the log, and a gap record owed before the next record.
@@ -224,8 +237,8 @@ class AuditFile:
         empty live file the newest rotated file. Only these can hold the record a head names (a record in any
         other ``FILE.<N>`` is no witness: anyone who can write the directory can put one there)."""
         if empty:
-            numbers = rotated_numbers(self.path)
-            return rotated_name(self.path, numbers[-1]) if numbers else None
+            found = rotated_files(self.path)
+            return found[-1][1] if found else None
         from lilith.audit.head import last_line_hash
 
         continued = _continues(self.path)
@@ -538,21 +551,24 @@ class AuditFile:
                     redacted[field] = redactor.redact_command(value)
                 else:
                     redacted[field] = redactor.redact_value(value)
-        reason = record.get("reason")
-        if type(reason) is str:  # the same few texts on every call ("allowed by policy"): redacted once each
-            memo = self._reasons
-            redacted["reason"] = memo.get(reason) or self._remember_reason(reason, redactor)
+        for field in _MEMO_FIELDS:
+            text = record.get(field)
+            if type(text) is str:
+                redacted[field] = self._reasons.get(text) or self._remember(text, redactor)
+        request_id = record.get("request_id")
+        if type(request_id) is str:  # a number stays a number: ids keep their JSON type
+            redacted["request_id"] = redactor.redact_text(request_id)
         preview = redacted.get("preview")
         if isinstance(preview, str) and len(preview) > self._preview_chars:
             # Cut after redacting: a secret straddling the cut was still seen whole by the redactor.
             redacted["preview"] = preview[: self._preview_chars]
         return redacted
 
-    def _remember_reason(self, reason: str, redactor: Redactor) -> str:
-        redacted = str(redactor.redact_value(reason))
-        if len(self._reasons) >= _REASON_MEMO:
-            self._reasons.clear()  # a flood of distinct reasons (they quote what was refused) costs no memory
-        self._reasons[reason] = redacted
+    def _remember(self, text: str, redactor: Redactor) -> str:
+        redacted = redactor.redact_text(text)
+        if len(self._reasons) >= _MEMO_SIZE:
+            self._reasons.clear()  # a flood of distinct texts (reasons quote what was refused) costs no memory
+        self._reasons[text] = redacted
         return redacted
 
     def close(self) -> None:

@@ -7,7 +7,11 @@ Never a secret either. Every field is scrubbed before it is formatted: the value
 variable with a secret-looking name (``*TOKEN*``, ``*KEY*``, ``*SECRET*``, ``*PASS*``, ``*PWD*`` …) is
 masked wherever it appears, a URL's password is masked in any string, and a command line (``argv``) has the
 values of secret-looking ``--flag=value`` / ``--flag value`` options and ``NAME=value`` environment
-assignments masked. The server's environment itself is never logged.
+assignments masked. Then every field goes through the audit redactor's detectors (tokens, keys, emails,
+cards, ``Authorization: Bearer …``, ``{"apiKey": …}`` …; command lines as the audit's ``server_command``),
+with fixed masks such as ``<github_token>`` instead of keyed hashes. Their ~15 ms of compiled patterns are
+loaded only for a value that could hold something they find (``_plain_text``), so the lines logged before
+the server starts (a policy's path) do not delay it. The server's environment itself is never logged.
 
 A log call never raises: a value that cannot be formatted (orjson refuses integers beyond 64 bits, such as
 a client's request id) is written by the standard library or as its ``repr``.
@@ -27,7 +31,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from lilith.audit.redact import Masker
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 SECRET_NAME = re.compile(r"token|key|secret|pass|pwd|credential|auth|cookie|private|signature", re.IGNORECASE)
@@ -38,6 +45,16 @@ _URL_PASSWORD = re.compile(r"(?<=://)([^\s/:@]*):([^\s/@]+)@")  # the user may b
 QUEUE_BYTES = 1 << 20  # log text that may wait for stderr; lines beyond it are dropped and counted
 _ATOMIC = 4096  # PIPE_BUF on Linux: a pipe write up to this size is never interleaved with another writer's
 EXIT_FLUSH_SECONDS = 1.0  # how long the exit waits for queued lines to reach a stderr that does not take them
+# What a text needs for one of the audit redactor's detectors to find something in it, beyond the characters
+# of a path or a word (tests/unit/test_redact_review5.py holds this to the redactor): seven digits (cards,
+# phones, IBANs), four digits in three dots (IPv4), or a token's prefix.
+_NOT_PLAIN = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-")
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+_TOKEN_PREFIXES = (
+    "eyJ", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "xapp-", "k_live_",
+    "k_test_", "whsec_", "AIza", "sk-",
+)  # fmt: skip
+_CARD_RANGE = range(10**11, 10**19)  # integers that may be a card number (12 to 19 digits)
 
 
 class StderrLog:
@@ -58,6 +75,7 @@ class StderrLog:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._secrets = secret_values(os.environ if environ is None else environ)
+        self._masker: Masker | None = None  # the audit redactor's detectors, loaded when a value needs them
         # A stream handed in (tests, in memory) is written at once; the process's stderr through the queue.
         self._queue = StderrQueue(_fileno(self._stream), self._drop_notice) if stream is None else None
 
@@ -106,8 +124,18 @@ class StderrLog:
 
     def _scrubbed(self, key: str, value: Any) -> Any:
         if key in _ARGV_FIELDS and isinstance(value, list | tuple):
-            value = mask_argv([str(item) for item in value])
-        return scrub(value, self._secrets)
+            argv = scrub(mask_argv([str(item) for item in value]), self._secrets)
+            return self._detectors().redact_command(argv)
+        value = scrub(value, self._secrets)
+        return value if _plain(value) else self._detectors().redact_value(value)
+
+    def _detectors(self) -> Masker:
+        masker = self._masker
+        if masker is None:  # two threads may both build one: harmless, they are alike
+            from lilith.audit.redact import Masker
+
+            masker = self._masker = Masker()
+        return masker
 
 
 class StderrQueue:
@@ -241,6 +269,32 @@ def scrub(value: Any, secrets: Sequence[str]) -> Any:
     if isinstance(value, Mapping):
         return {key: scrub(item, secrets) for key, item in value.items()}
     return value
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Whether no detector could find anything in ``value``: plain texts, numbers that cannot be a card,
+    lists of them."""
+    if isinstance(value, str):
+        return _plain_text(value)
+    if value is None or isinstance(value, bool | float):
+        return True
+    if isinstance(value, int):
+        return abs(value) not in _CARD_RANGE
+    if isinstance(value, list | tuple):
+        return depth < 8 and all(_plain(item, depth + 1) for item in value)
+    return False  # a mapping (its keys say what its values are: {"password": "x"}), or an object shown as text
+
+
+def _plain_text(text: str) -> bool:
+    """Whether ``text`` is only letters, digits and ``_./-`` (a path, a word, a number), with fewer than seven
+    digits, not four digits and three dots (an IPv4 address), and no token prefix: nothing the audit's
+    detectors find."""
+    if text.translate(_NOT_PLAIN):
+        return False
+    digits = len(text) - len(text.translate(_NO_DIGITS))
+    if digits >= 7 or (digits >= 4 and text.count(".") >= 3):
+        return False
+    return not any(prefix in text for prefix in _TOKEN_PREFIXES)
 
 
 def mask_argv(argv: Sequence[str]) -> list[str]:
