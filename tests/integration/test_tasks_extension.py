@@ -6,11 +6,14 @@ a real Lilith in front of ``tests/servers/task_server.py``, without a handshake.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.integration.audit_records import schema_problems
-from tests.integration.harness import Proxy, lilith_run, recorded
+from tests.integration.harness import ROOT, Proxy, lilith_run, recorded
 from tests.integration.test_core_review_tasks import INJECTION, POLICY, TASK_SERVER
 
 META = {
@@ -102,3 +105,78 @@ def test_a_pushed_completed_task_is_checked_or_dropped(tmp_path: Path) -> None:
     finally:
         run.proxy.kill()
     assert "task_notification_dropped" in run.proxy.stderr()
+
+
+@pytest.mark.parametrize("ending", ["failed", "status_message"])
+def test_a_failed_tasks_error_and_a_status_message_are_read_like_the_answer(tmp_path: Path, ending: str) -> None:
+    run = Run(tmp_path)
+    try:
+        task_id = run.fetch_as_task(ending=ending)
+        polled = run.call("tasks/get", {"taskId": task_id})["result"]
+        assert INJECTION in json.dumps(polled)  # delivered (result_matches taints, it does not block) ...
+        assert run.email_is_refused()  # ... and the session is tainted as by a direct answer
+        assert [r["tool"] for r in run.records("taints_changed")] == ["fetch_page"]
+        run.close()
+    finally:
+        run.proxy.kill()
+
+
+def test_a_task_that_carries_a_decoy_result_next_to_its_error_is_withheld(tmp_path: Path) -> None:
+    run = Run(tmp_path)
+    try:
+        task_id = run.fetch_as_task(ending="failed_decoy")
+        reply = run.call("tasks/get", {"taskId": task_id})
+        assert reply["error"]["code"] == -32603 and "malformed task" in reply["error"]["message"]
+        assert INJECTION not in json.dumps(reply)
+        run.close()
+    finally:
+        run.proxy.kill()
+    assert "task_malformed" in run.proxy.stderr()
+
+
+MRTR_SERVER = [sys.executable, str(ROOT / "tests" / "servers" / "mrtr_server.py")]
+CLEARING = """
+version: 1
+static_rules:
+  read_secret: ALLOW
+  approve_export: ALLOW
+  send_email: ALLOW
+tool_classes:
+  send_email: [EXFILTRATION]
+taint_rules:
+  - tool: read_secret
+    action: ADD_TAINT
+    tag: SECRET
+  - tool: approve_export
+    action: REMOVE_TAINT
+    tag: SECRET
+  - tool_class: EXFILTRATION
+    action: CHECK_TAINT
+    forbidden_tags: [SECRET]
+"""
+
+
+def test_an_answer_that_still_asks_for_input_removes_no_taint(tmp_path: Path) -> None:
+    """2026-07-28 Multi Round-Trip Requests: ``input_required`` means the tool has not run yet; only the
+    retried call's complete, successful answer takes the taint away (here the user declines: it stays)."""
+    policy, record = tmp_path / "p.yaml", tmp_path / "r.jsonl"
+    policy.write_text(CLEARING)
+    proxy = Proxy(lilith_run("--policy", str(policy), server=[*MRTR_SERVER, "--record", str(record)]), tmp_path)
+    try:
+
+        def tool(name: str, **extra: Any) -> Any:
+            return proxy.call("tools/call", {"name": name, "arguments": {}, "_meta": META, **extra})
+
+        assert "result" in tool("read_secret")
+        assert tool("approve_export")["result"]["resultType"] == "input_required"
+        declined = tool("approve_export", inputResponses={"confirm": {"action": "decline"}})
+        assert declined["result"]["isError"] is True
+        assert tool("send_email")["error"]["data"]["rule"] == "taint_rules[2]"
+        accepted = tool("approve_export", inputResponses={"confirm": {"action": "accept"}})
+        assert accepted["result"]["isError"] is False
+        assert "result" in tool("send_email")  # the approved export took the taint away
+        names = [m["params"]["name"] for m in recorded(record) if m.get("method") == "tools/call"]
+        assert names.count("send_email") == 1
+        assert proxy.close() == 0
+    finally:
+        proxy.kill()

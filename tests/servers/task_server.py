@@ -23,7 +23,8 @@ The 2026-07-28 tasks extension (``io.modelcontextprotocol/tasks``), without a ha
 offers it, and a ``tools/call`` whose ``_meta`` client capabilities declare it runs as a task: the answer is
 the flat CreateTaskResult (``resultType: "task"``), and ``tasks/get`` answers the completed task with the
 tool's result inlined. ``"notify": "after"`` in the arguments also pushes that completed task as a
-``notifications/tasks`` right after the answer that creates it (``"before"``: ahead of that answer). A task ``shared-1`` exists from the start (another client's, on a shared server);
+``notifications/tasks`` right after the answer that creates it (``"before"``: ahead of that answer);
+``"ending"`` says how ``tasks/get`` reports the task (see ``TaskServer.polled``). A task ``shared-1`` exists from the start (another client's, on a shared server);
 its result is the injection.
 """
 
@@ -74,6 +75,7 @@ class TaskServer:
         self._record = open(record, "ab", buffering=0) if record else None  # noqa: SIM115 - open for the run
         self._results: dict[str, JSONObj] = {"shared-1": tool_result("fetch_page", {})}
         self._after: list[JSONObj] = []  # notifications to send once the current answer is out
+        self._ending: dict[str, str] = {}  # extension task id -> how tasks/get answers it (see ``polled``)
 
     def serve(self) -> None:
         for raw in sys.stdin.buffer:
@@ -105,7 +107,9 @@ class TaskServer:
             name, args = params.get("name"), params.get("arguments") or {}
             result = tool_result(str(name), args)
             if self.extension_declared(params):
-                return self.extension_task(result, notify=str(args.get("notify")))
+                answer = self.extension_task(result, notify=str(args.get("notify")))
+                self._ending[answer["result"]["taskId"]] = str(args.get("ending", "completed"))
+                return answer
             if "task" not in params:
                 return {"result": result}
             new_id = str(uuid.uuid4())
@@ -118,13 +122,26 @@ class TaskServer:
         if method.startswith("tasks/") and task_id not in self._results:
             return {"error": {"code": -32602, "message": "Failed to retrieve task: Task not found"}}
         if method == "tasks/get" and self.extension_declared(params):
-            inlined = {"resultType": "complete", **self.task(str(task_id), "completed")}
-            return {"result": {**inlined, "result": self._results[str(task_id)]}}
+            return {"result": self.polled(str(task_id))}
         if method == "tasks/get":
             return {"result": self.task(str(task_id), "completed")}
         if method == "tasks/result":
             return {"result": {**self._results[str(task_id)], "_meta": {RELATED_TASK: {"taskId": task_id}}}}
         return {"error": {"code": -32601, "message": f"Method not found: {method}"}}
+
+    def polled(self, task_id: str) -> JSONObj:
+        """A tasks/get answer (extension), as the task's ``ending`` says: ``completed`` (the tool's result),
+        ``failed`` (the injection as the error), ``failed_decoy`` (that error next to a harmless result), or
+        ``status_message`` (still working, the injection as its status message)."""
+        ending = self._ending.get(task_id, "completed")
+        harmless = tool_result("fetch_page", {"shape": "benign"})
+        error = {"code": -32000, "message": INJECTION}
+        if ending == "status_message":
+            return {"resultType": "complete", **self.task(task_id, "working"), "statusMessage": INJECTION}
+        if ending in ("failed", "failed_decoy"):
+            failed: JSONObj = {"resultType": "complete", **self.task(task_id, "failed"), "error": error}
+            return {**failed, "result": harmless} if ending == "failed_decoy" else failed
+        return {"resultType": "complete", **self.task(task_id, "completed"), "result": self._results[task_id]}
 
     @staticmethod
     def extension_declared(params: JSONObj) -> bool:

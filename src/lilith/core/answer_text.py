@@ -8,7 +8,8 @@ Every part of an answer that a model may read as text:
   ``mimeType`` and the base64 ``data`` of an image or audio item;
 - the structured content;
 - the text a task's creation offers the model at once (``_meta``
-  ``io.modelcontextprotocol/model-immediate-response`` of a CreateTaskResult);
+  ``io.modelcontextprotocol/model-immediate-response`` of a CreateTaskResult), and a task's ``statusMessage``
+  (the 2026-07-28 tasks extension: it may be shown to the model);
 - an error's message and data.
 
 Structured content and error data are read as their compact JSON and, for each string that JSON escaping
@@ -46,6 +47,9 @@ def answer_text(response: dict[str, Any]) -> str:
         immediate = meta.get(MODEL_IMMEDIATE_RESPONSE) if isinstance(meta, dict) else None
         if isinstance(immediate, str):
             reader.add(immediate)
+        status_message = result.get("statusMessage")
+        if isinstance(status_message, str):
+            reader.add(status_message)
     error = response.get("error")
     if isinstance(error, dict):
         reader.json(error.get("message"))

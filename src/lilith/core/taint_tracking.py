@@ -146,9 +146,10 @@ class TaintTracking(Interceptor):
 
 
 def succeeded(response: dict[str, Any]) -> bool:
-    """Did the tool do its job? A result (not a JSON-RPC error) that is not ``isError`` and not a task (whose
-    outcome is not known yet: a removal of a call run as a task is never applied)."""
+    """Did the tool do its job? A complete result (not a JSON-RPC error) that is not ``isError``. Not a task,
+    nor an ``input_required`` answer (2026-07-28): the tool has not run yet (a removal of a call run as a task
+    is never applied)."""
     result = response.get("result")
     if "error" in response or type(result) is not dict or result.get("isError", False) is not False:
         return False
-    return "task" not in result and result.get("resultType") != "task"
+    return "task" not in result and result.get("resultType", "complete") == "complete"

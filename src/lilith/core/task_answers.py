@@ -29,61 +29,86 @@ class TaskAnswers:
         self._clock = clock
 
     def polled(self, pending: Pending, body: dict[str, Any], line_size: int) -> dict[str, Any]:
-        """The server's answer to a tasks/get (already filtered) as the client may see it: unchanged without an
-        inlined outcome; else with the tool's result (or error) checked and recorded as ``pending.tool``'s, or
-        an error in its place."""
+        """The server's answer to a tasks/get (already filtered) as the client may see it: a known task's
+        outcome and status message checked (and its outcome recorded) as ``pending.tool``'s answer would be;
+        an error in its place if that fails, or if it inlines an outcome of an unknown task."""
         task = body.get("result")
-        outcome = _outcome(task)
-        if outcome is None:
+        if not isinstance(task, dict):
             return body
         tool = pending.tool
         if tool is None:
+            if not _carries_outcome(task):
+                return body  # a status alone: no tool's rules apply to it
             self._log.log("warning", "task_result_withheld", id=pending.request_id, reason="unknown task")
             return error_response(pending.request_id, INVALID_PARAMS, UNKNOWN_TASK_RESULT)
-        checked = self._checked(pending, tool, outcome, line_size)
-        if checked is None:
-            return body
-        return checked
+        checked = self._checked(pending, tool, task, line_size)
+        return body if checked is None else checked
 
     def pushed(self, params: Any, line_size: int) -> bool:
-        """May this notifications/tasks (already filtered) reach the client? Not if it inlines an outcome that
-        is not a known task's or fails its checks: the client still gets that outcome, checked, when it polls."""
-        outcome = _outcome(params)
-        if outcome is None:
+        """May this notifications/tasks (already filtered) reach the client? Not if it inlines an outcome that is
+        not a known task's, or what it says fails the checks: the client still gets that, checked, when it polls."""
+        if not isinstance(params, dict):
             return True
-        task_id = params.get("taskId") if isinstance(params, dict) else None
+        task_id = params.get("taskId")
         tool = self._tasks.tool_of_task(task_id)
         if tool is None:
+            if not _carries_outcome(params):
+                return True
             self._log.log("warning", "task_notification_dropped", task=str(task_id)[:80], reason="unknown task")
             return False
         pending = Pending("notifications/tasks", None)
         pending.tool, pending.sent = tool, self._clock()
-        if self._checked(pending, tool, outcome, line_size) is not None:
+        if self._checked(pending, tool, params, line_size) is not None:
             self._log.log("warning", "task_notification_dropped", task=str(task_id)[:80], reason="failed its checks")
             return False
         return True
 
-    def _checked(self, pending: Pending, tool: str, outcome: tuple[str, Any], line_size: int) -> dict[str, Any] | None:
-        """The tool's outcome as if it were the tool's direct answer: taints from ``result_matches``, then the
-        ``result`` record. None if it passed; else the error the client gets instead of the task."""
-        field, value = outcome
-        if not isinstance(value, dict):  # MCP results and errors are objects: anything else skips every check
-            self._log.log("warning", "server_result_not_an_object", method=pending.method)
-            return error_response(pending.request_id, INTERNAL_ERROR, "Lilith: the MCP server sent a malformed result")
-        answer: dict[str, Any] = {"jsonrpc": "2.0", "id": pending.request_id, field: value}
+    def _checked(self, pending: Pending, tool: str, task: dict[str, Any], line_size: int) -> dict[str, Any] | None:
+        """A known task as the tool's answer: its outcome (by its status) and its status message meet the
+        ``result_matches`` rules; an outcome is then recorded (``result``). None if it passed; else the error
+        the client gets instead of the task."""
+        try:
+            outcome = _outcome(task)
+        except ValueError as exc:
+            self._log.log("warning", "task_malformed", method=pending.method, problem=str(exc))
+            return error_response(pending.request_id, INTERNAL_ERROR, "Lilith: the MCP server sent a malformed task")
+        message = task.get("statusMessage")
+        shown: dict[str, Any] = {"jsonrpc": "2.0", "id": pending.request_id}
+        if outcome is not None:
+            shown[outcome[0]] = outcome[1]
+        if isinstance(message, str):  # may be shown to the model: read like the answer's own text
+            shown["result"] = {**shown.get("result", {}), "statusMessage": message}
+        if "result" not in shown and "error" not in shown:
+            return None
         records = self._records
-        checked = records.taints_from_answer(pending, tool, answer)
-        if checked is answer and records.summarise is not None:
-            checked = records.result(pending, answer, line_size)
-        return None if checked is answer else checked
-
-
-def _outcome(task: Any) -> tuple[str, Any] | None:
-    """What a task inlines of its tool call's answer: ("result", value) or ("error", value), or None. Whatever
-    its status says: a server must not slip a result past the checks by mislabelling the task."""
-    if not isinstance(task, dict):
+        checked = records.taints_from_answer(pending, tool, shown)
+        if checked is not shown:
+            return checked
+        if outcome is not None and records.summarise is not None:
+            answer = {"jsonrpc": "2.0", "id": pending.request_id, outcome[0]: outcome[1]}
+            recorded = records.result(pending, answer, line_size)
+            if recorded is not answer:
+                return recorded
         return None
-    for field in ("result", "error"):
-        if field in task:
-            return field, task[field]
-    return None
+
+
+def _carries_outcome(task: dict[str, Any]) -> bool:
+    return "result" in task or "error" in task
+
+
+def _outcome(task: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """What a task inlines of its tool call's answer, as its status says: a completed task's ``result``, a
+    failed task's ``error`` (objects both), or None. Raises ValueError for anything else that carries one (both,
+    the wrong one for the status, or an outcome while still working): a server must not slip a result past the
+    checks by mislabelling the task."""
+    status = task.get("status")
+    expected = {"completed": "result", "failed": "error"}.get(status) if isinstance(status, str) else None
+    present = [field for field in ("result", "error") if field in task]
+    if not present:
+        return None
+    if present != [expected]:
+        raise ValueError(f"a task with status {str(status)[:40]!r} carries {' and '.join(present)}")
+    value = task[present[0]]
+    if not isinstance(value, dict):  # MCP results and errors are objects: anything else skips every check
+        raise ValueError(f"the task's {present[0]} is not an object")
+    return present[0], value
