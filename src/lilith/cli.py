@@ -80,7 +80,8 @@ def positive_seconds(text: str) -> float:
 
 
 def _add_run_options(parser: argparse.ArgumentParser, *, zero: bool) -> None:
-    parser.add_argument("--policy", metavar="FILE", help="policy file (default: $LILITH_POLICY; none = deny all)")
+    default_policy = "$LILITH_POLICY, else $POLICIES_YAML_PATH" if zero else "$LILITH_POLICY"
+    parser.add_argument("--policy", metavar="FILE", help=f"policy file (default: {default_policy}; none = deny all)")
     parser.add_argument(
         "--audit-logs" if zero else "--audit-log", dest="audit_log", metavar="FILE", help="append audit records here"
     )
@@ -167,15 +168,64 @@ def build_parser(*, run_only: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
+LILITH_POLICY_ENV = "LILITH_POLICY"  # read by lilith.runtime.assemble (not imported here: start-up time)
+ZERO_POLICY_ENV = "POLICIES_YAML_PATH"  # the original's variable; --policy and $LILITH_POLICY win over it
+# The original's other commands: where their work is done here (none of them can be passed on unchanged).
+_ZERO_ELSEWHERE = {
+    "audit": "Lilith's audit log has its own format: use `lilith audit verify|tail|query FILE`",
+    "pin": "Lilith keeps its own pin store: use `lilith pin show|accept|reset [--pin-store FILE]`",
+    "hook": "agent hooks (Claude Code, Copilot, VS Code) are not part of this build",
+    "serve": "the Copilot Studio webhook server is not part of this build",
+}
+
+
 def build_zero_parser() -> argparse.ArgumentParser:
+    """The original's middleware command line, `run` or not: ``[run] -u CMD [OPTIONS] [-- ARGS...]``, plus
+    every ``lilith run`` option. The words after ``--`` are split off by ``main_zero`` before parsing."""
+    from lilith import __version__
+
     parser = argparse.ArgumentParser(
-        prog="lilith-zero", description="lilith-zero compatible command line.", formatter_class=_Formatter
+        prog="lilith-zero",
+        usage="lilith-zero [run] -u CMD [OPTIONS] [-- ARGS...]  |  lilith-zero validate FILE",
+        description="lilith-zero compatible command line: runs the MCP server CMD ARGS behind Lilith (stdio).",
+        formatter_class=_Formatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run an MCP server behind Lilith (stdio)", formatter_class=_Formatter)
-    _add_run_options(run, zero=True)
-    run.add_argument("--upstream-cmd", required=True, metavar="CMD", help='server command line, e.g. "python s.py"')
+    parser.add_argument(
+        "-u", "--upstream-cmd", metavar="CMD", help='server command line, e.g. "python server.py"; ARGS are appended'
+    )
+    parser.add_argument(
+        "--transport", choices=["stdio", "http"], help="stdio (the default and the only one; http is refused)"
+    )
+    parser.add_argument("--upstream-url", metavar="URL", help="refused: Lilith runs stdio servers only")
+    parser.add_argument("-V", "--version", action="version", version=f"lilith-zero (Lilith Zero {__version__})")
+    _add_run_options(parser, zero=True)
     return parser
+
+
+def split_zero_argv(words: Sequence[str]) -> tuple[str | None, list[str]]:
+    """(command, the words after it): ``run``, another of the original's commands, or None for its flat form
+    (options alone)."""
+    if words and not words[0].startswith("-"):
+        return words[0], list(words[1:])
+    return None, list(words)
+
+
+def split_upstream_args(words: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(options, upstream args): the words after the first ``--`` go to the server, as the original takes them."""
+    if "--" not in words:
+        return list(words), []
+    end = list(words).index("--")
+    return list(words[:end]), list(words[end + 1 :])
+
+
+def upstream_argv(upstream_cmd: str, upstream_args: Sequence[str]) -> list[str]:
+    """``-u`` is split like a shell would ("python server.py", as the original's examples write it), unless
+    it names an executable file as it stands (the original took it as one program path, spaces included)."""
+    if os.sep in upstream_cmd and os.path.isfile(upstream_cmd) and os.access(upstream_cmd, os.X_OK):
+        words = [upstream_cmd]
+    else:
+        words = shlex.split(upstream_cmd)
+    return [*words, *upstream_args]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -197,15 +247,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def main_zero(argv: Sequence[str] | None = None) -> int:
-    args = build_zero_parser().parse_args(argv)
+    command, words = split_zero_argv(sys.argv[1:] if argv is None else argv)
+    if command == "validate":  # `lilith policy check`, with the original's exit codes: 0 valid, 1 invalid
+        validate = argparse.ArgumentParser(prog="lilith-zero validate", description="validate a policy file")
+        validate.add_argument("file", metavar="FILE")
+        return run_policy_command(argparse.Namespace(policy_command="check", file=validate.parse_args(words).file))
+    if command in _ZERO_ELSEWHERE:
+        print(f"lilith-zero {command}: {_ZERO_ELSEWHERE[command]}", file=sys.stderr)
+        return EXIT_USAGE
+    parser = build_zero_parser()
+    if command not in (None, "run"):
+        parser.error(f"unknown command {command!r} (commands: run, validate; or options alone, as `run` takes)")
+    options, upstream_args = split_upstream_args(words)
+    args = parser.parse_args(options)
+    if args.transport == "http" or args.upstream_url is not None:
+        parser.error("--transport http / --upstream-url: Lilith runs MCP servers over stdio only (use -u CMD)")
+    if args.upstream_cmd is None:
+        parser.error('missing the server: -u/--upstream-cmd CMD (e.g. -u "python server.py")')
     try:
-        server = shlex.split(args.upstream_cmd)
+        server = upstream_argv(args.upstream_cmd, upstream_args)
     except ValueError as exc:
-        print(f"lilith-zero run: --upstream-cmd: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        parser.error(f"--upstream-cmd: {exc}")
     if not server:
-        print("lilith-zero run: --upstream-cmd is empty", file=sys.stderr)
-        return EXIT_USAGE
+        parser.error("--upstream-cmd is empty")
+    if args.policy is None and not os.environ.get(LILITH_POLICY_ENV) and os.environ.get(ZERO_POLICY_ENV):
+        args.policy = os.environ[ZERO_POLICY_ENV]
     return _run(args, server)
 
 
