@@ -44,6 +44,7 @@ from lilith.policy.globs import is_scalar_text
 from lilith.policy.lookalikes import LookalikeGuard, Protected
 from lilith.policy.names import NameMatcher, compile_name
 from lilith.policy.paths import Resolver, UriReadings, uri_readings
+from lilith.policy.spellings import RULE_KEY_SPELLINGS, refuse_two_spellings, spelled
 from lilith.policy.uri_patterns import UriPattern, parse_uri_pattern
 from lilith.policy.yaml_source import Path, YamlDocument
 
@@ -62,12 +63,13 @@ class _Rule(NamedTuple):
 class AccessRules:
     """An ordered allow/block list over one kind of name (resource URIs or prompt names)."""
 
-    __slots__ = ("_kind", "_lookalikes", "_memo", "_rules", "adds_taints")
+    __slots__ = ("_kind", "_lookalikes", "_memo", "_rules", "added_taints", "adds_taints")
 
     def __init__(self, kind: str, rules: tuple[_Rule, ...]) -> None:
         self._kind = kind
         self._rules = rules
-        self.adds_taints = any(rule.taints for rule in rules)
+        self.added_taints: frozenset[str] = frozenset().union(*(rule.taints for rule in rules))
+        self.adds_taints = bool(self.added_taints)
         # Prompt names are names, like tool names (resource URIs are not): ALLOW globs match only the MCP
         # tool-name characters, and a look-alike of a blocked prompt that only a glob allows is denied.
         self._lookalikes: LookalikeGuard | None = None
@@ -158,6 +160,7 @@ def compile_access_rules(doc: YamlDocument, path: Path, value: Any, *, kind: str
         where = (*path, index)
         if not isinstance(item, dict):
             raise doc.error(where, f"a rule must be a mapping with '{key}' and 'action'")
+        refuse_two_spellings(doc, where, item, RULE_KEY_SPELLINGS, "key")
         for name in item:
             if name == "exceptions":
                 raise doc.error(
@@ -188,7 +191,7 @@ def compile_access_rules(doc: YamlDocument, path: Path, value: Any, *, kind: str
 
 
 def _taints_to_add(doc: YamlDocument, where: Path, item: dict[str, Any], verdict: str) -> frozenset[str]:
-    key = next((k for k in ("taints_to_add", "taintsToAdd") if k in item), None)
+    key = spelled(item, "taints_to_add")
     if key is None:
         return frozenset()
     value = item[key]

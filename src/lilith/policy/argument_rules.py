@@ -43,8 +43,9 @@ Checks (a rule carries at least one; all must pass):
     reading is inside a root. Roots are normalised with ``normalise_path`` at check time, with the
     resolver of the server being called, because home, cwd and symlinks differ between servers; a
     relative root is relative to that server's cwd. A value that cannot be read as a path (empty, NUL,
-    ``~user``) fails, and so does any value starting with ``file:``: a ``file:`` URI is not a path and a
-    server that treats it as one reads something else than a server that decodes it.
+    ``~user``) fails, and so does any value a URL parser reads as a ``file:`` URL (also after leading
+    spaces or with a tab inside ``file:``, which it drops): a ``file:`` URI is not a path and a server that
+    treats it as one reads something else than a server that decodes it.
 ``one_of``
     Allowed scalar values, compared with exact type: ``1`` is not ``"1"``, ``true`` is not ``1`` and
     ``1.0`` is not ``1``. Lists and objects never pass.
@@ -79,6 +80,7 @@ from lilith.policy.arg_paths import MISSING, lookup
 from lilith.policy.decision import Decision
 from lilith.policy.paths import Resolver, is_within, normalise_path, path_readings
 from lilith.policy.patterns import Glob, Regex, compile_glob, compile_regex, is_glob, is_scalar_text
+from lilith.policy.whatwg import reads_as_file_uri
 from lilith.policy.yaml_source import Path, YamlDocument
 
 __all__ = ["ArgumentRules", "compile_argument_rules"]
@@ -191,7 +193,7 @@ class _PathCheck(_Check):
         problem = _text_problem(value)
         if problem is not None:
             return problem
-        if value[:5].lower() == "file:":
+        if reads_as_file_uri(value):  # also " file:" and "fi\tle:": URL parsers trim and drop those
             return "is a file: URI, not a path"
         try:
             readings = path_readings(value, resolver)

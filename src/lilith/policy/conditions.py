@@ -50,6 +50,7 @@ from lilith.policy.arg_paths import MISSING, lookup, split_path
 from lilith.policy.globs import is_scalar_text, literal_glob
 from lilith.policy.names import NameMatcher, parse_name
 from lilith.policy.paths import Resolver, check_path_syntax, readings_within
+from lilith.policy.whatwg import reads_as_file_uri
 from lilith.policy.yaml_source import Path, YamlDocument
 
 MAX_DEPTH = 32
@@ -164,7 +165,7 @@ class _PathTest(Condition):
 
     def evaluate(self, context: CallContext) -> Verdict:
         value = lookup(context.arguments, self.segments)
-        if context.resolver is None or not _matchable(value) or value[:5].lower() == "file:":
+        if context.resolver is None or not _matchable(value) or reads_as_file_uri(value):
             return None
         try:
             inside = readings_within(value, self.roots, context.resolver)

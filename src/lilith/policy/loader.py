@@ -9,6 +9,7 @@ from lilith.policy.decision import Decision
 from lilith.policy.lookalikes import protected_tool_names
 from lilith.policy.names import compile_name
 from lilith.policy.sanitize_rules import DEFAULT_SANITIZE, SanitizeSettings, compile_sanitize
+from lilith.policy.spellings import refuse_two_spellings
 from lilith.policy.static_rules import ALLOW, DENY, StaticRules
 from lilith.policy.yaml_source import YamlDocument, load_yaml
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # imported lazily: only policies with argument rules pay for 
 
 _METADATA_KEYS = frozenset({"id", "customer_id", "customerId", "name", "description", "created_at", "createdAt"})
 # lilith-zero's camelCase spellings of our sections. Both spellings of one section in a file are refused:
-# one would silently replace the other (a duplicate key under another name).
+# one would silently replace the other (a duplicate key under another name; rules: lilith.policy.spellings).
 _CAMEL_CASE = {
     "staticRules": "static_rules",
     "argumentRules": "argument_rules",
@@ -164,7 +165,7 @@ def _parse_policy(text: str, file: str) -> Policy:
     pin_mode: str | None = None
     replay_window = 0.0
     sanitize = DEFAULT_SANITIZE
-    _refuse_two_spellings(doc, root)
+    refuse_two_spellings(doc, (), root, _CAMEL_CASE, "section")
     for key, value in root.items():
         if key == "version":
             if value not in (1, "1", "1.0"):
@@ -201,7 +202,7 @@ def _parse_policy(text: str, file: str) -> Policy:
             from lilith.policy.access_rules import compile_access_rules
 
             resource_rules = compile_access_rules(doc, (key,), value, kind="resource", key="uri_pattern")
-            resource_taints = _resource_taints(value)
+            resource_taints = resource_rules.added_taints
         elif key in ("prompt_rules", "promptRules"):
             from lilith.policy.access_rules import compile_access_rules
 
@@ -246,30 +247,6 @@ def _parse_policy(text: str, file: str) -> Policy:
         sanitize=sanitize,
         warnings=taint.warnings if taint is not None else (),
     )
-
-
-def _resource_taints(value: Any) -> frozenset[str]:
-    """The tags ``resource_rules`` (already compiled, so well formed) add to a session."""
-    tags: set[str] = set()
-    for item in value or ():
-        for key in ("taints_to_add", "taintsToAdd"):
-            added = item.get(key) if isinstance(item, dict) else None
-            tags.update([added] if isinstance(added, str) else added if isinstance(added, list) else ())
-    return frozenset(tag for tag in tags if isinstance(tag, str))
-
-
-def _refuse_two_spellings(doc: YamlDocument, root: dict[Any, Any]) -> None:
-    """A section written both ways (``taint_rules`` and ``taintRules``) is refused where the second one is."""
-    seen: dict[str, str] = {}
-    for key in root:
-        if not isinstance(key, str):
-            continue
-        section = _CAMEL_CASE.get(key, key)
-        first = seen.setdefault(section, key)
-        if first != key:
-            raise doc.error(
-                (key,), f"'{key}' repeats the section '{first}' under its other spelling; write the section once"
-            )
 
 
 def _choice(doc: YamlDocument, path: tuple[str, ...], value: Any, allowed: tuple[str, ...]) -> str:

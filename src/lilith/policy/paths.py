@@ -36,9 +36,11 @@ can only follow symlinks that exist at check time: a link created between the ch
 URIs: ``file:`` URIs are decoded exactly once and then treated as paths (``%2e%2e`` is ``..`` and is
 collapsed like any other; ``%00`` is a NUL and rejected; a host other than empty/``localhost`` names
 another machine and is rejected). A raw ``?`` or ``#`` in a ``file:`` URI is rejected because
-clients disagree on whether it is part of the file name. Other schemes get RFC 3986 section 6.2.2
-syntax-based normalisation only (case of scheme and host, decoding of unreserved characters,
-upper-case hex in the remaining escapes, dot-segment removal); scheme-specific rules such as
+clients disagree on whether it is part of the file name. A URI that a WHATWG URL parser would read as
+another one is refused rather than read two ways (``lilith.policy.whatwg``); a backslash in a ``file:`` URI
+is refused escaped (``%5C``) too, and a Windows drive-letter segment however it is spelled. Other schemes
+get RFC 3986 section 6.2.2 syntax-based normalisation only (case of scheme and host, decoding of unreserved
+characters, upper-case hex in the remaining escapes, dot-segment removal); scheme-specific rules such as
 default ports are not applied. Malformed percent-escapes, ASCII control characters and lone surrogates make a URI
 invalid everywhere. ``uri_readings`` gives every form of a URI that resource rules consider: the canonical
 ones (as ``path_readings``) and, for a BLOCK, the path as the client wrote it.
@@ -49,6 +51,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 from urllib.parse import unquote_to_bytes
+
+from lilith.policy.whatwg import check_whatwg_reading, is_drive_letter
 
 __all__ = [
     "Resolver",
@@ -309,6 +313,12 @@ def _file_uri_path(uri: str, rest: str) -> str:
     decoded = _decode_once(path, uri)
     if "\x00" in decoded:
         raise ValueError(f"file URI {uri!r} decodes to a path containing NUL")
+    if "\\" in decoded:  # raw: refused already; '%5C' is a name character to fileURLToPath, '/' to a re-parse
+        raise ValueError(f"file URI {uri!r} decodes to a path containing a backslash ('\\' or '%5C')")
+    if any(is_drive_letter(segment) for segment in decoded.split("/")):
+        raise ValueError(
+            f"file URI {uri!r} has a Windows drive-letter segment, which URL parsers never remove with '..'"
+        )
     return decoded
 
 
@@ -341,6 +351,7 @@ def _split_scheme(uri: str) -> tuple[str, str]:
         raise ValueError(f"{uri!r} is not an absolute URI (no scheme)")
     if any(ch not in _SCHEME_CHARS for ch in scheme):
         raise ValueError(f"{uri!r} has an invalid scheme {scheme!r}")
+    check_whatwg_reading(scheme.lower(), rest, uri)
     return scheme.lower(), rest
 
 

@@ -45,6 +45,7 @@ from lilith.policy.conditions import CallContext, Condition, compile_condition, 
 from lilith.policy.decision import Decision
 from lilith.policy.globs import is_scalar_text
 from lilith.policy.names import NameMatcher, compile_name
+from lilith.policy.spellings import RULE_KEY_SPELLINGS, refuse_two_spellings, spelled
 from lilith.policy.yaml_source import Path, YamlDocument
 
 if TYPE_CHECKING:
@@ -257,7 +258,8 @@ def _compile_rule(doc: YamlDocument, path: Path, index: int, item: Any) -> Taint
         if key not in _RULE_KEYS:
             hint = " (conditions are written 'when: ...')" if key == "condition" else ""
             raise doc.error((*path, str(key)), f"unknown key '{key}' in a taint rule{hint}")
-    tool_key = next((k for k in ("tool_class", "toolClass") if k in item), None)
+    refuse_two_spellings(doc, path, item, RULE_KEY_SPELLINGS, "key")
+    tool_key = spelled(item, "tool_class")
     if ("tool" in item) == (tool_key is not None):
         raise doc.error(path, "a taint rule needs exactly one of 'tool' and 'tool_class'")
     tool = compile_name(doc, (*path, "tool"), item["tool"], "tool") if "tool" in item else None
@@ -276,8 +278,8 @@ def _compile_rule(doc: YamlDocument, path: Path, index: int, item: Any) -> Taint
         tag = item["tag"]
         if not isinstance(tag, str) or not tag or not is_scalar_text(tag):
             raise doc.error((*path, "tag"), "tag must be a single non-empty string")
-    forbidden = _optional_tags(doc, path, item, ("forbidden_tags", "forbiddenTags"))
-    required = _optional_tags(doc, path, item, ("required_taints", "requiredTaints"))
+    forbidden = _optional_tags(doc, path, item, "forbidden_tags")
+    required = _optional_tags(doc, path, item, "required_taints")
     if action == "CHECK_TAINT" and not forbidden and not required:
         raise doc.error(path, "CHECK_TAINT needs forbidden_tags or required_taints")
     if action != "CHECK_TAINT" and (forbidden or required):
@@ -297,7 +299,7 @@ def _compile_rule(doc: YamlDocument, path: Path, index: int, item: Any) -> Taint
 def _result_pattern(
     doc: YamlDocument, path: Path, item: dict[str, Any], action: str, conditional: bool
 ) -> Regex | None:
-    key = next((k for k in ("result_matches", "resultMatches") if k in item), None)
+    key = spelled(item, "result_matches")
     if key is None:
         return None
     if action not in ("ADD_TAINT", "REMOVE_TAINT"):
@@ -345,6 +347,6 @@ def _exceptions(doc: YamlDocument, path: Path, value: Any) -> tuple[Condition, .
     return tuple(compiled)
 
 
-def _optional_tags(doc: YamlDocument, path: Path, item: dict[str, Any], keys: tuple[str, str]) -> frozenset[str]:
-    key = next((k for k in keys if k in item), None)
+def _optional_tags(doc: YamlDocument, path: Path, item: dict[str, Any], name: str) -> frozenset[str]:
+    key = spelled(item, name)
     return frozenset() if key is None else _tags(doc, (*path, key), item[key], key)

@@ -13,7 +13,8 @@ even when it names that very URI: ``file:///var/run/secrets/*`` never meets ``/r
   roots are; so on that server ``file:///var/run/secrets/*`` means ``file:///run/secrets/*``.
 * A pattern no canonical URI can match is refused when the policy loads: ``.``, ``..`` or empty
   segments (``//``), a trailing ``/``, a host (``file://localhost/x``: canonical URIs have none), a
-  relative or host-less form (``file:/x``), and an upper-case scheme (schemes are compared in lower case).
+  relative or host-less form (``file:/x``), an upper-case scheme (schemes are compared in lower case), and
+  a backslash or a Windows drive-letter segment (``C:``), which requested ``file:`` URIs may not contain.
 
 Symlinks *below* the first wildcard cannot be resolved in advance (``file:///home/*/keys/*`` does not
 know where each home links to). For those, a BLOCK also meets the path as the client wrote it
@@ -31,6 +32,7 @@ from typing import NamedTuple
 from lilith.policy.globs import literal_glob
 from lilith.policy.names import NameMatcher, parse_name
 from lilith.policy.paths import Resolver, UriReadings, normalise_path
+from lilith.policy.whatwg import is_drive_letter
 
 _WILDCARDS = frozenset("*?[")
 _SCHEME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-.")
@@ -120,11 +122,15 @@ def _file_pattern(text: str, path: str) -> UriPattern:
         spelled = "".join(token.text for token in segment)
         if not segment:
             raise ValueError("an empty path segment ('//' or a trailing '/') never appears in a checked file URI")
+        if any(token.literal and token.text == "\\" for token in segment):
+            raise ValueError("a backslash never appears in a checked file URI (URL parsers read it as '/')")
         if all(token.literal for token in segment):
             if spelled in (".", ".."):
                 raise ValueError(f"a '{spelled}' segment never appears in a checked file URI (write the path it means)")
             if "\x00" in spelled:
                 raise ValueError("the pattern decodes to a path containing NUL")
+            if is_drive_letter(spelled):
+                raise ValueError(f"a Windows drive letter ('{spelled}') never appears in a checked file URI")
             if index == len(literal):
                 literal.append(spelled)
     directory = "/" + "/".join(literal)
