@@ -50,11 +50,11 @@ def test_prompt_names_are_exact() -> None:
 @pytest.mark.parametrize(
     ("text", "where"),
     [
-        ("resource_rules:\n  - uri_pattern: x\n    action: MAYBE\n", "p.yaml:4:5"),
+        ("resource_rules:\n  - uri_pattern: db://x\n    action: MAYBE\n", "p.yaml:4:5"),
         ("resource_rules:\n  - uri: x\n    action: ALLOW\n", "p.yaml:3:5"),
-        ("resource_rules:\n  - uri_pattern: x\n    action: BLOCK\n    taints_to_add: [A]\n", "p.yaml:5:5"),
-        ("resource_rules:\n  - uri_pattern: x\n    action: ALLOW\n    taints_to_add: [1]\n", "p.yaml:5:5"),
-        ("resource_rules:\n  - uri_pattern: x\n    action: ALLOW\n    exceptions: []\n", "p.yaml:5:5"),
+        ("resource_rules:\n  - uri_pattern: db://x\n    action: BLOCK\n    taints_to_add: [A]\n", "p.yaml:5:5"),
+        ("resource_rules:\n  - uri_pattern: db://x\n    action: ALLOW\n    taints_to_add: [1]\n", "p.yaml:5:5"),
+        ("resource_rules:\n  - uri_pattern: db://x\n    action: ALLOW\n    exceptions: []\n", "p.yaml:5:5"),
         ("prompt_rules:\n  - prompt: x\n    action: ALLOW\n    taints_to_add: [A]\n", "p.yaml:5:5"),
         ("static_rules:\n  ok: ALLOW\n  'bad[': ALLOW\n", "p.yaml:4:3"),
         ("prompt_rules: {}\n", "p.yaml:2:1"),

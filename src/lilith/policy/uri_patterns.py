@@ -21,6 +21,10 @@ know where each home links to). For those, a BLOCK also meets the path as the cl
 (``UriReadings.written``): a BLOCK matching any reading blocks, while an ALLOW must match every reading
 the server can reach (``UriReadings.canonical``).
 
+A pattern written the original lilith-zero's way, as a bare path (``/etc/*``), is read as ``file://`` + that
+path; ``~/...`` as a file pattern under the home of the user the server runs as. Any other pattern without a
+scheme (``etc/*``, ``.env``, ``~user/x``) can never match a checked URI, and is refused.
+
 Other patterns (``https://...``, or ones starting with a wildcard such as ``*`` or ``*secret*``) are
 globs over the URI strings (``file://`` + path for ``file:`` URIs).
 """
@@ -31,7 +35,7 @@ from typing import NamedTuple
 
 from lilith.policy.globs import literal_glob
 from lilith.policy.names import NameMatcher, parse_name
-from lilith.policy.paths import Resolver, UriReadings, normalise_path
+from lilith.policy.paths import Resolver, UriReadings, normalise_path, unresolved_reading
 from lilith.policy.whatwg import is_drive_letter
 
 _WILDCARDS = frozenset("*?[")
@@ -64,7 +68,10 @@ class UriPattern:
         uris = {readings.written, *readings.canonical}
         if self.glob is not None:
             return any(self.glob.matches(uri) for uri in uris)
-        directories = {self._directory(), self._resolved(resolver, resolved)}
+        written = self._directory()
+        if written.startswith("~"):  # as written, but with the home it names
+            written = unresolved_reading(written, resolver)
+        directories = {written, self._resolved(resolver, resolved)}
         return any(self._covers(directory, uri) for directory in directories for uri in uris)
 
     def allows(self, readings: UriReadings, resolver: Resolver, resolved: dict[str, str]) -> bool:
@@ -99,9 +106,18 @@ class UriPattern:
 
 def parse_uri_pattern(text: str) -> UriPattern:
     """Compile a ``uri_pattern`` (already a valid name or glob); ``ValueError`` says why no URI can match it."""
+    if text.startswith("/"):  # lilith-zero's way: a bare path is a file: pattern
+        return _file_pattern(text, text)
+    if text == "~" or text.startswith("~/"):
+        return _home_pattern(text)
     scheme, colon, after = text.partition(":")
     if colon and scheme and _SCHEME_CHARS.issuperset(scheme) and scheme != scheme.lower():
         raise ValueError(f"write the scheme in lower case ('{scheme.lower()}:'): URIs are compared that way")
+    if not colon and text[:1] not in _WILDCARDS:
+        raise ValueError(
+            "a checked URI always has a scheme: write file:///absolute/path (or /absolute/path, ~/path), "
+            "scheme://..., or start the pattern with a wildcard"
+        )
     if scheme != "file" or not colon:
         return UriPattern(text, parse_name(text))
     if after.startswith("///"):
@@ -139,6 +155,15 @@ def _file_pattern(text: str, path: str) -> UriPattern:
         return UriPattern(text, None, directory, None)
     rest = "/".join("".join(_glob_text(token) for token in segment) for segment in remaining)
     return UriPattern(text, None, directory, parse_name(rest))
+
+
+def _home_pattern(text: str) -> UriPattern:
+    """``~/path``: a file pattern under the home of the user the server runs as (as ``path_within`` reads
+    ``~``), resolved when a URI is checked."""
+    pattern = _file_pattern(text, text[1:] or "/")
+    directory = pattern.directory or "/"
+    pattern.directory = "~" if directory == "/" else "~" + directory
+    return pattern
 
 
 def _glob_text(token: _Token) -> str:
