@@ -55,7 +55,7 @@ def run_pin_command(args: argparse.Namespace) -> int:
             return _accept(store, args.server, args.tool)
         return _reset(store, args.server)
     except LilithError as exc:
-        print(f"lilith pin: {exc}", file=sys.stderr)
+        print(f"lilith pin: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -68,63 +68,88 @@ def _show(store: PinStore, server: str | None, as_json: bool) -> int:
     if as_json:
         import json
 
-        print(json.dumps(servers, indent=2, sort_keys=True))
+        print(json.dumps(servers, indent=2, sort_keys=True))  # ASCII only: every other character escaped
         return 0
     if not servers:
-        print(f"{store.path}: no pinned servers")
+        print(f"{_printable(store.path)}: no pinned servers")
     for key, entry in sorted(servers.items()):
         table = store.load(key)
         if table is None:
             continue
-        print(f"{key}\n  {len(table.pinned)} tools pinned (updated {entry.get('updated', '?')})")
+        updated = entry.get("updated", "?")
+        print(f"{_printable(key)}\n  {len(table.pinned)} tools pinned (updated {_printable(str(updated))})")
         for name, pin in sorted(table.pinned.items()):
-            print(f"    {name}  {pin.digest[:16]}")
+            print(f"    {_name(name)}  {pin.digest[:16]}")
         for name, pin in sorted(table.pending.items()):
             old = table.pinned.get(name)
             what = "new" if old is None else "changed: " + ", ".join(_changed(old, pin))
-            print(f"  pending  {name} ({what})")
+            print(f"  pending  {_name(name)} ({what})")
     return 0
 
 
 def _accept(store: PinStore, server: str | None, tools: list[str] | None) -> int:
-    servers = store.servers()
-    if server is None:
-        waiting = [key for key in servers if (table := store.load(key)) is not None and table.pending]
-        if len(waiting) != 1:
-            print("lilith pin accept: name the server with --server KEY; changes wait for:", file=sys.stderr)
-            for key in waiting or ["(none)"]:
-                print(f"  {key}", file=sys.stderr)
+    with store.locked():  # a session that saves meanwhile waits, and what it saved is not lost
+        servers = store.servers()
+        if server is None:
+            waiting = [key for key in servers if (table := store.load(key)) is not None and table.pending]
+            if len(waiting) != 1:
+                print("lilith pin accept: name the server with --server KEY; changes wait for:", file=sys.stderr)
+                for key in waiting or ["(none)"]:
+                    print(f"  {_printable(key)}", file=sys.stderr)
+                return EXIT_USAGE
+            server = waiting[0]
+        table = store.load(server)
+        if table is None:
+            return _unknown(store, server, servers)
+        chosen = sorted(table.pending if tools is None else set(tools))
+        missing = [name for name in chosen if name not in table.pending]
+        if missing:
+            print(f"lilith pin accept: no pending change for {', '.join(map(_name, missing))}", file=sys.stderr)
             return EXIT_USAGE
-        server = waiting[0]
-    table = store.load(server)
-    if table is None:
-        return _unknown(store, server, servers)
-    chosen = sorted(table.pending) if tools is None else tools
-    missing = [name for name in chosen if name not in table.pending]
-    if missing:
-        print(f"lilith pin accept: no pending change for {', '.join(missing)}", file=sys.stderr)
-        return EXIT_USAGE
+        for name in chosen:
+            table.pinned[name] = table.pending.pop(name)
+        store.save(server, table)
     for name in chosen:
-        table.pinned[name] = table.pending.pop(name)
-        print(f"accepted {name}")
-    store.save(server, table)
+        print(f"accepted {_name(name)}")
     return 0
 
 
 def _reset(store: PinStore, server: str | None) -> int:
-    keys = list(store.servers()) if server is None else [server]
+    with store.locked():
+        keys = list(store.servers()) if server is None else [server]
+        for key in keys:
+            if not store.remove(key):
+                return _unknown(store, key, store.servers())
     for key in keys:
-        if not store.remove(key):
-            return _unknown(store, key, store.servers())
-        print(f"reset {key}")
+        print(f"reset {_printable(key)}")
     return 0
 
 
 def _unknown(store: PinStore, server: str, servers: Iterable[str]) -> int:
-    print(f"lilith pin: {store.path} has no server {server!r}; it has:", file=sys.stderr)
+    print(f"lilith pin: {_printable(store.path)} has no server {server!r}; it has:", file=sys.stderr)
     for key in sorted(servers) or ["(none)"]:
-        print(f"  {key}", file=sys.stderr)
+        print(f"  {_printable(key)}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _printable(text: str) -> str:
+    """Text as the terminal may show it: what is not printable (escape sequences, controls, bidi
+    overrides) as JSON escapes, as ``lilith audit tail`` shows it, so it cannot move the cursor, erase
+    lines, retitle the window or pass for another line of the listing."""
+    from lilith.audit.render import _safe
+
+    return _safe(text)
+
+
+def _name(name: str) -> str:
+    """A tool name the server chose: as it is when it is printable ASCII without spaces, quotes or
+    backslashes (every name the specification allows), else as a JSON string with ASCII escapes, so a
+    look-alike (Cyrillic ``е``) or a name made to look like more of the listing stands out."""
+    if name.isascii() and name.isprintable() and name and not any(ch in name for ch in ' "\\'):
+        return name
+    import json
+
+    return json.dumps(name)
 
 
 def _changed(old: ToolPin, new: ToolPin) -> list[str]:

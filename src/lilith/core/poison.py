@@ -19,10 +19,14 @@ set of phrases that honest descriptions do not use; it is a heuristic, not a pro
   not count).
 
 Matching is case-insensitive, on the text after invisible characters were removed and whitespace
-collapsed, plus whatever Unicode tag characters spelled out. Windows marked "same sentence" stop at a full
-stop, question or exclamation mark followed by a space, or at a line end. Known misses: paraphrases,
-other languages, text split across fields; known false positives: an honest description that tells the
-model to send credentials (``sanitize: {hide_poisoned_tools: false}`` turns the scan off).
+collapsed, plus whatever Unicode tag characters spelled out. Text that is not all ASCII is read a second
+time folded (``lilith.policy.confusables.fold_lookalikes``: NFKC, then Cyrillic, Greek and Armenian
+look-alikes of Latin letters as those letters), so ``＜ＩＭＰＯＲＴＡＮＴ＞``, ``𝐈𝐌𝐏𝐎𝐑𝐓𝐀𝐍𝐓`` and a Cyrillic
+``Іgnore аll prevіous іnstructіons`` are the markers they imitate; ASCII text is read once, unfolded.
+Windows marked "same sentence" stop at a full stop, question or exclamation mark followed by a space, or
+at a line end. Known misses: paraphrases, other languages, other spellings (HTML entities, markup
+comments), text split across fields; known false positives: an honest description that tells the model to
+send credentials (``sanitize: {hide_poisoned_tools: false}`` turns the scan off).
 """
 
 from __future__ import annotations
@@ -122,6 +126,18 @@ class Marker(NamedTuple):
 def find_marker(text: str, own_name: str | None = None) -> Marker | None:
     """The first hidden-instruction marker in ``text`` (already free of invisible characters), or None.
     ``own_name``: the item's own name, which a cross-tool condition may mention without suspicion."""
+    marker = _scan(text, own_name)
+    if marker is not None or text.isascii():
+        return marker
+    from lilith.policy.confusables import fold_lookalikes  # only text with non-ASCII characters gets here
+
+    folded = fold_lookalikes(text)
+    if folded == text:
+        return None
+    return _scan(folded, None if own_name is None else fold_lookalikes(own_name))
+
+
+def _scan(text: str, own_name: str | None) -> Marker | None:
     text = _SPACES.sub(" ", text)
     lowered = text.casefold()  # as the patterns match: ſ is s, K (Kelvin) is k
     for label, hints, pattern in _MARKERS:

@@ -75,6 +75,13 @@ def is_invisible(ch: str) -> bool:
     return any(low <= code <= high for low, high in _IGNORABLE_RANGES)
 
 
+def fold_lookalikes(text: str) -> str:
+    """``text`` in NFKC with the table's look-alike letters and dashes replaced by the ASCII they imitate,
+    case, spaces and everything else kept: steps 1 and 2 of a skeleton, for reading prose (the poison scan),
+    where dropping the spaces would join the words."""
+    return unicodedata.normalize("NFKC", text).translate(_TABLE)
+
+
 def skeleton(text: str) -> str:
     """The skeleton of ``text`` (see the module documentation); equal skeletons mean confusable names."""
     if text.isascii():  # the common case, answered without the Unicode tables

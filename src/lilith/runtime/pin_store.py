@@ -3,8 +3,16 @@
 Servers are keyed by their command line (``shlex.join`` of the argv), so the same server started the same
 way finds its pins again; a different command is a different server. The default file sits next to the
 audit key (``~/.config/lilith/pins.json``, or under ``$XDG_CONFIG_HOME``). Every save rewrites the whole
-file through a temporary file and ``rename``, so a crash leaves either the old file or the new one, never
-half of one. The file is read once at start; ``lilith pin accept|reset`` edit it for later sessions.
+file through a temporary file, ``fsync`` and ``rename``, so a crash leaves either the old file or the new
+one, never half of one. The file is read once at start; ``lilith pin accept|reset`` edit it for later
+sessions.
+
+One store serves every server, and agents start their servers all at once, so writers take turns: each
+save holds an exclusive ``flock`` on a sidecar file (``pins.json.lock``, created 0600, never through a
+symlink, never removed: a removed lock file would let two writers lock two different files) while it
+reads the store as it is on disk *now*, replaces its own server's entry and writes the result. A copy of
+other servers' entries read earlier is never written back, so no session undoes another's pins. Readers
+take no lock: the rename makes every read see a whole file.
 
 .. code-block:: json
 
@@ -18,7 +26,8 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from lilith.audit.keys import default_key_path
@@ -32,6 +41,10 @@ if TYPE_CHECKING:  # pins and the gate are imported after the server has started
 
 FORMAT_VERSION = 1
 STORE_ENV = "LILITH_PIN_STORE"
+LOCK_SUFFIX = ".lock"
+# A writer holds the lock for one read-merge-write (milliseconds); one that waits this long gives up, and
+# the save fails closed (the listing gets an error) rather than hang the session behind a stuck process.
+LOCK_TIMEOUT = 10.0
 
 
 def default_pin_store_path() -> str:
@@ -48,10 +61,14 @@ def server_key(argv: Sequence[str]) -> str:
 
 
 class PinStore:
-    __slots__ = ("path",)
+    """The store file. Used from one thread; ``locked`` may be entered again inside itself."""
 
-    def __init__(self, path: str) -> None:
+    __slots__ = ("_lock_depth", "lock_timeout", "path")
+
+    def __init__(self, path: str, lock_timeout: float = LOCK_TIMEOUT) -> None:
         self.path = path
+        self.lock_timeout = lock_timeout
+        self._lock_depth = 0
 
     def servers(self) -> dict[str, dict[str, Any]]:
         """Every server's raw entry; an absent file is an empty store, an unreadable one an error."""
@@ -80,22 +97,80 @@ class PinStore:
         return None if entry is None else _table(self.path, server, entry)
 
     def save(self, server: str, table: PinTable) -> None:
+        """Make ``table`` this server's entry; every other server's entry stays as it is on disk now."""
         import time
 
-        servers = self.servers()
-        servers[server] = {
+        entry = {
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "tools": {name: _pin_json(pin) for name, pin in sorted(table.pinned.items())},
             "pending": {name: _pin_json(pin) for name, pin in sorted(table.pending.items())},
         }
-        self._write(servers)
+        with self.locked():
+            servers = self.servers()
+            servers[server] = entry
+            self._write(servers)
 
     def remove(self, server: str) -> bool:
-        servers = self.servers()
-        if servers.pop(server, None) is None:
-            return False
-        self._write(servers)
-        return True
+        with self.locked():
+            servers = self.servers()
+            if servers.pop(server, None) is None:
+                return False
+            self._write(servers)
+            return True
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store's write lock: no other process writes the store until the block ends, so what it
+        read inside the block is still what is on disk when it writes."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        descriptor = self._acquire()
+        self._lock_depth = 1
+        try:
+            yield
+        finally:
+            self._lock_depth = 0
+            os.close(descriptor)  # closing the last descriptor releases the flock
+
+    def _acquire(self) -> int:
+        import fcntl
+        import stat
+        import time
+
+        lock_path = self.path + LOCK_SUFFIX
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), mode=0o700, exist_ok=True)
+            descriptor = os.open(lock_path, flags, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot lock pin store {self.path!r}: {lock_path!r}: {exc.strerror or exc}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise ConfigError(f"cannot lock pin store {self.path!r}: {lock_path!r} is not a regular file")
+            deadline = time.monotonic() + self.lock_timeout
+            pause = 0.001
+            while True:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return descriptor
+                except BlockingIOError:  # held by another writer: wait for it, a little longer each time
+                    if time.monotonic() >= deadline:
+                        raise ConfigError(
+                            f"cannot lock pin store {self.path!r}: another process has held {lock_path!r} "
+                            f"for {self.lock_timeout:g} s"
+                        ) from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.05)
+                except OSError as exc:
+                    raise ConfigError(f"cannot lock pin store {self.path!r}: {exc.strerror or exc}") from None
+        except BaseException:
+            os.close(descriptor)
+            raise
 
     def _write(self, servers: dict[str, dict[str, Any]]) -> None:
         import json
