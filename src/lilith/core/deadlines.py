@@ -21,6 +21,11 @@ from lilith.core.pending import NEVER, ClientRequests, Pending, RetiredIds
 from lilith.core.session_records import SessionRecords
 from lilith.errors import REQUEST_TIMEOUT
 
+# Requests whose answer comes only when a long-lived stream ends (2026-07-28 ``subscriptions/listen``: the
+# server's change notifications flow on it meanwhile): no timeout applies once the server is up, as none
+# does when the client talks to the server directly.
+STREAMS = frozenset({"subscriptions/listen"})
+
 
 class Deadlines:
     """The clocks of the client requests in ``requests``, their hold by the server requests in
@@ -69,8 +74,11 @@ class Deadlines:
         limits = self._limits
         now = pending.sent = self._clock()
         pending.startup = not self.server_spoke
+        pending.stream = message.method in STREAMS
         if pending.startup:
             pending.deadline = now + limits.startup_timeout
+        elif pending.stream:
+            pending.deadline = NEVER
         else:
             pending.deadline = now + (limits.request_timeout_max if blocks else limits.request_timeout)
         params = message.body.get("params")
@@ -96,7 +104,7 @@ class Deadlines:
         for pending in self._requests.values():
             if pending.startup:
                 pending.startup = False
-                pending.deadline = max(pending.deadline, pending.sent + timeout)
+                pending.deadline = NEVER if pending.stream else max(pending.deadline, pending.sent + timeout)
 
     def progressed(self, message: Message) -> None:
         """A progress notification for a request: its deadline restarts, up to the hard maximum."""
@@ -108,7 +116,7 @@ class Deadlines:
             return
         key = self._requests.by_progress.get(id_key(token))
         pending = self._requests.get(key) if key is not None else None
-        if pending is None:
+        if pending is None or pending.stream:
             return
         limits = self._limits
         extended = self._clock() + limits.request_timeout
@@ -134,7 +142,7 @@ class Deadlines:
             return None
         if self.held:  # only the hard maximums run, until the hold ends
             longest = self._limits.request_timeout_max
-            caps = [pending.sent + longest for pending in self._requests.values()]
+            caps = [pending.sent + longest for pending in self._requests.values() if not pending.stream]
             return min(self._hold_end(), *caps)
         return min(pending.deadline for pending in self._requests.values())
 
@@ -169,7 +177,7 @@ class Deadlines:
             self._release(end)
         if self.held:
             longest = self._limits.request_timeout_max
-            return [(key, p) for key, p in self._requests.items() if p.sent + longest <= now]
+            return [(key, p) for key, p in self._requests.items() if not p.stream and p.sent + longest <= now]
         return [(key, p) for key, p in self._requests.items() if p.deadline <= now]
 
     def server_lost(self) -> None:

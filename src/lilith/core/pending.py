@@ -31,6 +31,7 @@ class Pending:
         "request_id",
         "sent",
         "startup",
+        "stream",
         "tool",
     )
 
@@ -44,6 +45,7 @@ class Pending:
         self.sent = 0.0
         self.deadline = NEVER
         self.startup = False
+        self.stream = False  # answered only when a long-lived stream ends (subscriptions/listen): never timed out
         self.progress: IdKey | None = None
         self.tool: str | None = None
         self.params: dict[str, Any] | None = None  # kept for the few requests a restart restores
