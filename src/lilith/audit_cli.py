@@ -51,6 +51,10 @@ def add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     query.add_argument("--since", metavar="WHEN", help="30m, 1h, 2d ago, or an ISO 8601 time")
     query.add_argument("--until", metavar="WHEN", help="as --since")
     query.add_argument("--session", metavar="ID", help="a session id or its first characters")
+    query.add_argument(
+        "--key-file",
+        help="the audit key, to seal the index with (default: as `lilith run` finds it, if it can be read)",
+    )
     _add_output_options(query)
 
     audit_commands.add_parser("schema", help="JSON Schema of audit records")
@@ -210,7 +214,7 @@ def _query(args: argparse.Namespace) -> int:
     colour = use_colour(args.color, sys.stdout)
     terminal = is_terminal(sys.stdout)
     out = sys.stdout
-    answer = query(args.file, filters)
+    answer = query(args.file, filters, _index_key(args.key_file))
     try:
         for line in answer.lines:
             out.write((json_line(line, terminal) if args.json else render_line(line, colour)) + "\n")
@@ -220,6 +224,21 @@ def _query(args: argparse.Namespace) -> int:
     for path in answer.unreadable:  # the answer is incomplete: say which files, and exit 1
         print(f"lilith audit query: skipped {path!r}: {NOT_REGULAR}", file=sys.stderr)
     return EXIT_BROKEN if answer.unreadable else 0
+
+
+def _index_key(explicit: str | None) -> bytes | None:
+    """The audit key to seal the query index with: a key named with --key-file must be read; the one
+    `lilith run` would use is taken if it can be (the index is then sealed against anyone without it),
+    else the index is sealed without a key."""
+    from lilith.audit.keys import key_path, read_key
+    from lilith.errors import ConfigError
+
+    try:
+        return read_key(key_path(explicit)[0])
+    except ConfigError:
+        if explicit is not None:
+            raise
+        return None
 
 
 def _schema() -> int:

@@ -132,6 +132,11 @@ def _value(value: Any) -> str:
     return _json(value)
 
 
+def printable(text: str) -> str:
+    """``text`` (from a log) with what is not printable escaped as ``tail`` does, for other readers' messages."""
+    return _safe(text)
+
+
 def _safe(text: str) -> str:
     if text.isprintable():
         return text

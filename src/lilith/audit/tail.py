@@ -25,16 +25,22 @@ _BLOCK = 65536
 
 
 def last_lines(handle: BinaryIO, count: int) -> list[bytes]:
-    """The last ``count`` whole lines of ``handle``; leaves it positioned after the last whole line."""
-    handle.seek(0, os.SEEK_END)
-    end = handle.tell()
+    """The last ``count`` whole lines of ``handle``; leaves it positioned after the last whole line.
+
+    Reads backwards a block at a time, counting each block's newlines once, and joins the blocks once at the
+    end: the work is linear in what is read (prepending each block and recounting was quadratic)."""
+    end = handle.seek(0, os.SEEK_END)
     pos = end
-    data = b""
-    while pos > 0 and data.count(b"\n") <= count:
+    blocks: list[bytes] = []
+    newlines = 0
+    while pos > 0 and newlines <= count:  # count + 1 newlines: the line before the first one shown has ended
         step = min(_BLOCK, pos)
         pos -= step
         handle.seek(pos)
-        data = handle.read(step) + data
+        block = handle.read(step)
+        blocks.append(block)
+        newlines += block.count(b"\n")
+    data = b"".join(reversed(blocks))
     whole_end = data.rfind(b"\n") + 1  # a torn or unfinished last line is not shown (yet)
     handle.seek(pos + whole_end)
     lines = data[:whole_end].split(b"\n")[:-1]

@@ -99,8 +99,7 @@ def check_head(
     findings = _findings(paths)
     for path, number, record in findings:
         if record.get("event") == "head_mismatch":
-            said = record.get("problem")
-            problem = f"when a run of Lilith started, its head file did not match: {said}"
+            problem = f"when a run of Lilith started, its head file did not match: {_said(record.get('problem'))}"
             return verdict._replace(ok=False, problem=problem, file=path, line=number)
     notes = [_note(record) for _path, _number, record in findings]
     if notes and required:
@@ -124,7 +123,7 @@ def check_head(
         return verdict._replace(ok=False, problem=head, file=head_file or head_path(live), line=1)
     if not witnessed(paths, head.hash):
         problem = (
-            f"the log ends before the record its head file names (session {head.session[:8]}, seq {head.seq}): "
+            f"the log ends before the record its head file names (session {_session(head.session)}, seq {head.seq}): "
             "records were cut off the end"
         )
         return verdict._replace(ok=False, problem=problem, file=live, line=_line_count(live) + 1)
@@ -162,10 +161,42 @@ def _findings(paths: list[str]) -> list[tuple[str, int, dict[str, Any]]]:
 
 
 def _note(record: dict[str, Any]) -> str:
+    """What a run said about the head file it found, in words of ours: values from the log (which ``--no-key``
+    cannot authenticate) are shown only once validated, so a crafted record cannot drive the terminal."""
     if record.get("event") == "head_missing":
         return "a run found the log without its head file (an older Lilith, a run killed in its first second, or a deleted head)"
-    seq, session = record.get("head_seq"), str(record.get("head_session", ""))[:8]
-    return f"the log was started over after an earlier one ended at session {session} seq {seq} (check that file with --last-hash {record.get('head_hash')})"
+    seq, session, last = record.get("head_seq"), record.get("head_session"), record.get("head_hash")
+    shown_seq = str(seq) if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else _INVALID
+    return (
+        f"the log was started over after an earlier one ended at session {_session(session)} seq {shown_seq} "
+        f"(check that file with --last-hash {_hex(last, 64)})"
+    )
+
+
+_INVALID = "<invalid>"
+_SAID_MAX = 300  # a head_mismatch problem is one sentence of Lilith's (with a path, at most)
+
+
+def _hex(value: Any, length: int) -> str:
+    """``value`` if it is ``length`` lower-case hex digits (a hash, a session id), else ``<invalid>``."""
+    if isinstance(value, str) and len(value) == length and all(ch in "0123456789abcdef" for ch in value):
+        return value
+    return _INVALID
+
+
+def _session(value: Any) -> str:
+    """A session id (32 hex digits, as the writer makes them) by its first 8, as ``tail`` shows it."""
+    shown = _hex(value, 32)
+    return shown[:8] if shown != _INVALID else shown
+
+
+def _said(value: Any) -> str:
+    """A ``head_mismatch`` record's problem: text of Lilith's, unless the log was crafted; escaped either way."""
+    from lilith.audit.render import printable
+
+    if not isinstance(value, str):
+        return _INVALID
+    return printable(value if len(value) <= _SAID_MAX else value[: _SAID_MAX - 1] + "…")
 
 
 def _line_count(path: str) -> int:
