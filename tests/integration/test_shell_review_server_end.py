@@ -87,8 +87,11 @@ def test_the_answer_to_a_request_cut_short_by_the_client_closing_is_an_error_not
     """A request still pending when the server stops on the client's EOF is answered, if the client reads."""
     record = tmp_path / "received.jsonl"
     server = [*LIFECYCLE, "stuck", "--record", str(record)]
+    # A client that closed its input but reads is owed its answers until their deadlines (review 6): "b",
+    # sent before the server spoke, has the longer of the two; short ones keep this test fast.
+    timeouts = ("--startup-timeout", "2", "--request-timeout", "2")
     done = subprocess.run(
-        lilith_run("--shutdown-timeout", "0.5", server=server),
+        lilith_run("--shutdown-timeout", "0.5", *timeouts, server=server),
         input=b'{"jsonrpc":"2.0","id":"a","method":"ping"}\n{"jsonrpc":"2.0","id":"b","method":"ping"}\n',
         capture_output=True,
         timeout=20,

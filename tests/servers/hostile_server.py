@@ -8,13 +8,16 @@ notifications, out-of-order responses, batches and unknown fields.
 
 Usage::
 
-    python tests/servers/hostile_server.py [--record PATH] [--banner-garbage]
+    python tests/servers/hostile_server.py [--record PATH] [--banner-garbage] [--finish-on-eof]
 
 ``--record PATH``
     Append every raw line received on stdin (before any parsing) to PATH, flushed
     line by line, so a test can assert exactly what reached the server.
 ``--banner-garbage``
     Print a non-JSON banner line on stdout before serving (like a sloppy server).
+``--finish-on-eof``
+    At stdin EOF, answer the ``slow`` calls still running before exiting, as servers that finish their
+    work do (mcp-server-everything); without it the server exits at once and they are never answered.
 
 Every result object carries ``"x-hostile": true`` so tests can check that unknown
 fields survive the trip. Diagnostics go to stderr, one line per message.
@@ -158,7 +161,9 @@ PROMPTS = ("review_code", "review_docs", "exfiltrate")
 
 
 class HostileServer:
-    def __init__(self, record_path: str | None) -> None:
+    def __init__(self, record_path: str | None, finish_on_eof: bool = False) -> None:
+        self._finish_on_eof = finish_on_eof
+        self._slow_timers: list[threading.Timer] = []  # joined at EOF with ``--finish-on-eof``
         self._out_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._record = open(record_path, "ab") if record_path else None  # noqa: SIM115 - lives for the process
@@ -214,6 +219,8 @@ class HostileServer:
             raw = stdin.readline()
             if not raw:
                 self.log("stdin closed, exiting")
+                for timer in self._slow_timers:
+                    timer.join()
                 return
             self.record(raw)
             text = raw.strip()
@@ -402,6 +409,8 @@ class HostileServer:
             timer = threading.Timer(ms / 1000, self.send, args=(response,))
             timer.daemon = True
             timer.start()
+            if self._finish_on_eof:
+                self._slow_timers.append(timer)
             return None
         if name in ("emit", "script_reply", "env"):
             return self.scripting_tool(name, msg_id, args, text_result)
@@ -558,6 +567,7 @@ class HostileServer:
 def main(argv: list[str]) -> int:
     record: str | None = None
     banner = False
+    finish_on_eof = False
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -569,11 +579,13 @@ def main(argv: list[str]) -> int:
             record = arg.split("=", 1)[1]
         elif arg == "--banner-garbage":
             banner = True
+        elif arg == "--finish-on-eof":
+            finish_on_eof = True
         else:
             sys.stderr.write(f"usage: hostile_server.py [--record PATH] [--banner-garbage] (bad arg {arg!r})\n")
             return 2
         i += 1
-    HostileServer(record).serve(banner)
+    HostileServer(record, finish_on_eof).serve(banner)
     return 0
 
 

@@ -15,12 +15,16 @@ is shut after the write under way, so a client that reads never sees half a line
 the shutdown grace, renewed while answers still flow: the client takes what was written to it, or the
 server's output is still being read (see ``Patience``); the server is not signalled while it is only held
 up by a slow client. A client that hung up is noticed even while its reader is stuck on the server.
+A client that only closed its input (a one-shot pipeline) and still reads gets the answers it is owed: the
+server sees EOF at once, but is signalled only once they came or their own deadlines ran out.
 """
 
 from __future__ import annotations
 
 import gc
+import math
 import queue
+import select
 import signal
 import threading
 import time
@@ -197,6 +201,8 @@ class StdioProxy:
 
     def _advise_server(self, lines: list[bytes]) -> None:
         """Advisory lines for the server (cancellations): queued unless the queue is full."""
+        if self._pump.stopping:  # its stdin is closed: nothing reaches it any more
+            return
         courier = self._server_courier
         dropped = len(lines) - (courier.deliver(lines) if courier is not None else 0)
         if dropped and courier is not None:
@@ -343,6 +349,7 @@ class StdioProxy:
             self._options.term_grace_seconds,
             progress=self._held_up,  # a server only held up by a slow client is not signalled for that
             interrupted=lambda: self._signals > signals,
+            owed=self._answers_owed if reason == "client_closed" else None,
         )
         patience = self._patience()
         patience.wait_for(self._server_reader)  # what the server wrote before it ended, to its EOF
@@ -351,6 +358,19 @@ class StdioProxy:
         if ended.limit is not None and reason == "client_closed":
             exit_code = 1
         return self._finish(reason, exit_code, patience)
+
+    def _answers_owed(self) -> bool:
+        """A client that closed its input, as a one-shot pipeline does, may still read: while it does, and
+        its requests may still be answered in time, the server is not signalled (talking to the server
+        directly, it would get those answers). Called from within the server's shutdown, so this times
+        requests out as the main loop would: each request's own deadline bounds the wait, and one without
+        (a stream) is not waited for."""
+        if _nobody_reads(self._client):
+            return False
+        self._expire_requests()
+        with self._pump.session_lock:
+            deadline = self._session.next_deadline()
+        return deadline is not None and math.isfinite(deadline)
 
     def _finish(self, reason: str, exit_code: int, patience: Patience | None = None) -> int:
         """Deliver what is on its way to the client, then shut the client pipe (never mid-line)."""
@@ -397,6 +417,20 @@ class StdioProxy:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, handler)
         signal.signal(signal.SIGHUP, reload)
+
+
+def _nobody_reads(client: Pipe) -> bool:
+    """The client is gone entirely: a write to it failed, or nobody holds its end of our stdout any more
+    (poll says so before anything is written: POLLERR for a pipe, POLLHUP for a socket shut both ways)."""
+    if client.broken:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(client.fd, 0)  # errors and hang-ups are reported whatever is asked for
+        events = poller.poll(0)
+    except OSError:
+        return False
+    return any(mask & (select.POLLERR | select.POLLHUP | select.POLLNVAL) for _fd, mask in events)
 
 
 def _ignore() -> None:

@@ -149,17 +149,21 @@ class ServerProcess:
         *,
         progress: Callable[[], object] | None = None,
         interrupted: Callable[[], bool] | None = None,
+        owed: Callable[[], bool] | None = None,
     ) -> ServerExit:
         """Stop the server the MCP way: close stdin, then SIGTERM the tree, then SIGKILL it. Idempotent.
         The kill needs nothing of the pipes, so it ends a write blocked on a server that stopped reading.
 
         Each grace starts again whenever ``progress()`` changes (say, the server's last answers are still
         being read by a slow client: it is only blocked by back-pressure, not stuck); ``interrupted()``
-        (say, a second signal) ends the waiting at once."""
+        (say, a second signal) ends the waiting at once. While ``owed()`` says True (say, a client that
+        closed its input still waits for answers, which may still come in time), the tree is not signalled
+        at all; the stdin grace starts when it turns False. ``owed()`` must itself turn False in time: it
+        is polled every ``_PATIENCE_POLL`` seconds from this thread, which it may use to time requests out."""
         with self._shutdown_lock:
             if not self._done.is_set():
                 self.close_stdin()
-                if not self._wait_patiently(stdin_grace, progress, interrupted):
+                if not self._wait_patiently(stdin_grace, progress, interrupted, owed):
                     self._command(b"term\n")
                     if not self._wait_patiently(term_grace, progress, interrupted):
                         self._kill_and_wait()
@@ -173,13 +177,24 @@ class ServerProcess:
 
     # -- internals -----------------------------------------------------------------------------------------
     def _wait_patiently(
-        self, grace: float, progress: Callable[[], object] | None, interrupted: Callable[[], bool] | None
+        self,
+        grace: float,
+        progress: Callable[[], object] | None,
+        interrupted: Callable[[], bool] | None,
+        owed: Callable[[], bool] | None = None,
     ) -> bool:
-        """Wait for the tree to be gone: ``grace`` seconds, renewed while ``progress()`` changes, but never
-        past ``_RENEWALS_MAX`` graces in all: a server that ignores EOF and goes on talking to a client that
-        goes on reading would otherwise be waited for forever."""
-        if progress is None and interrupted is None:
+        """Wait for the tree to be gone: first as long as ``owed()`` says so (its own bounds apply), then
+        ``grace`` seconds, renewed while ``progress()`` changes, but never past ``_RENEWALS_MAX`` graces in
+        all: a server that ignores EOF and goes on talking to a client that goes on reading would otherwise
+        be waited for forever."""
+        if progress is None and interrupted is None and owed is None:
             return self.wait(grace) is not None
+        while owed is not None and not self._done.is_set():
+            if interrupted is not None and interrupted():
+                return False
+            if not owed():
+                break
+            self._done.wait(_PATIENCE_POLL)
         seen = progress() if progress is not None else None
         started = time.monotonic()
         deadline = started + grace
