@@ -7,6 +7,8 @@ Every part of an answer that a model may read as text:
   other string an item carries (annotations, ``_meta``, at any depth), except the item's own ``type`` and
   ``mimeType`` and the base64 ``data`` of an image or audio item;
 - the structured content;
+- a malformed ``content`` (an object or a string instead of a list of items, or a list holding non-items),
+  read as structured content is: a check that could not run must not pass;
 - the text a task's creation offers the model at once (``_meta``
   ``io.modelcontextprotocol/model-immediate-response`` of a CreateTaskResult), and a task's ``statusMessage``
   (the 2026-07-28 tasks extension: it may be shown to the model);
@@ -38,9 +40,14 @@ def answer_text(response: dict[str, Any]) -> str:
     result = response.get("result")
     if isinstance(result, dict):
         content = result.get("content")
-        for item in content if isinstance(content, list) else ():
-            if isinstance(item, dict):
-                reader.item(item)
+        if isinstance(content, list):
+            for item in content:
+                if isinstance(item, dict):
+                    reader.item(item)
+                elif item is not None:  # not an item, but shown all the same: read it
+                    reader.json(item)
+        elif content is not None:  # malformed (an object, a string): read every string a client may show
+            reader.json(content)
         if "structuredContent" in result:
             reader.json(result["structuredContent"])
         meta = result.get("_meta")
