@@ -25,6 +25,7 @@ _COLOURS = {
     "head_mismatch": "31",  # records were cut off the end of the log
     "log_resumed": "33",
     "log_started_over": "33",
+    "log_replaced": "31",  # the live file was deleted, moved away or emptied while Lilith wrote it
     "head_missing": "33",
 }
 _MAX_VALUE = 160

@@ -128,7 +128,7 @@ EVENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     "log_resumed": ({"torn_bytes": {"type": "integer", "minimum": 1}, "torn_sha256": _HEX64}, {}),
     "log_rotated": (
-        {"previous_file": _STR, "previous_hash": _HEX64, "reason": {"enum": ["size", "interval", "resumed"]}},
+        {"previous_file": _STR, "previous_hash": _HEX64, "reason": {"enum": ["size", "interval", "resumed", "moved"]}},
         {"torn_bytes": {"type": "integer", "minimum": 1}, "torn_sha256": _HEX64},
     ),
     "head_mismatch": (
@@ -136,6 +136,16 @@ EVENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"head_seq": _INT, "head_session": _STR, "head_hash": _HEX64},
     ),
     "log_started_over": ({"head_seq": _INT, "head_session": _STR, "head_hash": _HEX64}, {}),
+    "log_replaced": (
+        {
+            "reason": {"enum": ["deleted", "moved", "truncated"]},
+            "previous_seq": _COUNT,
+            "previous_hash": _HEX64,
+            "seen_seq": _COUNT,
+            "seen_ts": _NUMBER,
+        },
+        {},
+    ),
     "head_missing": ({}, {}),
     "record_revoked": ({"revoked_seq": {"type": "integer", "minimum": 1}, "error": _STR}, {}),
     "records_lost": (

@@ -43,14 +43,18 @@ def verify_files(paths: list[str], key: bytes | None) -> SetVerdict:
     before: str | None = None
     total = 0
     for index, path in enumerate(paths):
-        data = _read_log(path)
+        data = _read_log_or_gone(path, last=index == len(paths) - 1)
         if data is None:
             return SetVerdict(
-                False, total, index + 1, "not a regular file (a log is never a FIFO or a device)", path, 1
+                False, total, index + 1, "not a regular file (a log is never a directory, a FIFO or a device)", path, 1
             )
         first = opening_record(data)
         continues = first is not None and first.get("event") == "log_rotated"
         problem = _link_problem(first, before, previous) if continues else None
+        replaced = first if first is not None and first.get("event") == "log_replaced" else None
+        if replaced is not None:  # the file before this one was lost while written: its records are elsewhere
+            continues, previous = True, _hex(replaced.get("previous_hash"), 64)
+            problem = _replaced_problem(data, key, previous, replaced, before)
         if problem is None and not continues and before is not None and data.strip():
             problem = (
                 f"does not continue {os.path.basename(before)!r} (not a rotated file of this log, or out of order)"
@@ -64,6 +68,51 @@ def verify_files(paths: list[str], key: bytes | None) -> SetVerdict:
         if data.strip():
             previous, before = verdict.last_hash, path
     return SetVerdict(True, total, len(paths))
+
+
+def _read_log_or_gone(path: str, *, last: bool) -> bytes | None:
+    """``_read_log``, except that a live file that is gone while its head file is not reads as empty: the
+    head names a record no file holds, which ``check_head`` reports as records cut off the end."""
+    from lilith.audit.head import head_path
+
+    try:
+        return _read_log(path)
+    except FileNotFoundError:
+        if not last or rotation_number(path) is not None or not os.path.lexists(head_path(path)):
+            raise
+        return b""
+
+
+def _replaced_problem(
+    data: bytes, key: bytes | None, previous: str, record: dict[str, Any], before: str | None
+) -> str | None:
+    """What a file opening with ``log_replaced`` says about the file before it, once that record checks out
+    (else the chain check names it): deleted or emptied, its records are in no file; moved away, it is not
+    ``before``. Moved away from the first file of the set: not a problem here (``check_head`` mentions it)."""
+    if not verify(data.split(b"\n", 1)[0] + b"\n", key, previous).ok:
+        return None
+    reason, last, seen = record.get("reason"), _count(record.get("previous_seq")), _count(record.get("seen_seq"))
+    where = f"session {_session(record.get('session'))} up to seq {last}"
+    if reason in ("deleted", "truncated"):
+        unseen = ""
+        if _INVALID not in (last, seen) and int(last) > int(seen):
+            unseen = (
+                f"; the last {int(last) - int(seen)} (after seq {seen}) were written after it was last seen in "
+                "place, and their messages had taken effect"
+            )
+        what = "deleted" if reason == "deleted" else "emptied or cut"
+        return f"the log file before this one was {what} while Lilith wrote it: its records ({where}) are in no file{unseen}"
+    if before is not None:
+        return (
+            f"continues a log file moved away while Lilith wrote it ({where}), not {os.path.basename(before)!r}: "
+            f"a file of the set is missing (find it, and check it with --last-hash {previous})"
+        )
+    return None
+
+
+def _count(value: Any) -> str:
+    """A ``seq`` from the log, shown only if it is one (``--no-key`` cannot authenticate the log)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else _INVALID
 
 
 def live_log(named: list[str]) -> str:
@@ -124,13 +173,13 @@ def check_head(
     if not witnessed(paths, head.hash):
         problem = (
             f"the log ends before the record its head file names (session {_session(head.session)}, seq {head.seq}): "
-            "records were cut off the end"
+            "records were cut off the end" + ("" if os.path.lexists(live) else " (the live file is missing)")
         )
         return verdict._replace(ok=False, problem=problem, file=live, line=_line_count(live) + 1)
     return verdict._replace(head="; ".join([*notes, f"the head file's record (seq {head.seq}) is present"]))
 
 
-_FINDINGS = (b'"head_mismatch"', b'"head_missing"', b'"log_started_over"')
+_FINDINGS = (b'"head_mismatch"', b'"head_missing"', b'"log_started_over"', b'"log_replaced"')
 
 
 def _findings(paths: list[str]) -> list[tuple[str, int, dict[str, Any]]]:
@@ -155,6 +204,7 @@ def _findings(paths: list[str]) -> list[tuple[str, int, dict[str, Any]]]:
                     "head_mismatch",
                     "head_missing",
                     "log_started_over",
+                    "log_replaced",
                 ):
                     found.append((path, number, record))
     return found
@@ -165,6 +215,12 @@ def _note(record: dict[str, Any]) -> str:
     cannot authenticate) are shown only once validated, so a crafted record cannot drive the terminal."""
     if record.get("event") == "head_missing":
         return "a run found the log without its head file (an older Lilith, a run killed in its first second, or a deleted head)"
+    if record.get("event") == "log_replaced":
+        return (
+            f"the log file was moved away while a run of Lilith wrote it (session {_session(record.get('session'))} "
+            f"up to seq {_count(record.get('previous_seq'))}; check that file with --last-hash "
+            f"{_hex(record.get('previous_hash'), 64)})"
+        )
     seq, session, last = record.get("head_seq"), record.get("head_session"), record.get("head_hash")
     shown_seq = str(seq) if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else _INVALID
     return (
@@ -222,7 +278,8 @@ def _read_log(path: str) -> bytes | None:
     """A log file's bytes; None if it is not a regular file. Opened without blocking, so a FIFO planted at a
     rotated file's name cannot stall ``verify``. Raises OSError (FileNotFoundError included)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a directory naming only the fd
+        os.close(fd)
+        return None
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
         return handle.read()

@@ -25,6 +25,17 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lilith.audit.chain import GENESIS, Sealer, first_record, last_whole_line, line_hash, opening_record, torn_fields
+from lilith.audit.log_file import (
+    DELETED,
+    MOVED,
+    TRUNCATED,
+    adopt_empty,
+    create_new,
+    is_stream_name,
+    moved_to,
+    open_log,
+    whereabouts,
+)
 from lilith.audit.rotation import Rotation, rotated_files, rotated_name, rotated_numbers, rotation_number
 from lilith.errors import AuditWriteError, ConfigError, RedactionFailed
 
@@ -54,13 +65,24 @@ _REDACTED = frozenset((*REDACTED_FIELDS, *_MEMO_FIELDS, "request_id"))
 _MEMO_SIZE = 512
 FSYNC_POLICIES = ("always", "interval", "never")
 FAILURE_MODES = ("deny", "continue")
-_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 _HEAD_SCAN_BYTES = 64 << 20  # how far back start-up looks for the record a lagging head names
 _CHAIN_FILES = 64  # and through how many rotated files at most
 # Records whose writers refuse their message when the record fails (a call denied, an answer or a listing
 # withheld, pins not saved): only these can be revoked. Lifecycle records describe what happens anyway.
 _REFUSED_ON_FAILURE = frozenset({"decision", "result", "taints_changed", "sanitize", "tools_pinned", "pin_mismatch"})
 _LOSS_LOG_SECONDS = 1.0  # under --audit-failure continue, repeat the loud log at most this often
+# What stderr says when the log file is lost while written (see ``AuditFile._file_lost``).
+_LOSS_DETAILS = {
+    DELETED: "the audit log was deleted while Lilith wrote it: its records are gone, and those after seq {seen} "
+    "(written since it was last seen, for messages already forwarded or answered) were never in any file anyone "
+    "can read; a new log is started at its name, whose first record (log_replaced) says so",
+    MOVED: "the audit log was moved away or its name given to another file while Lilith wrote it: its records "
+    "are wherever it is now; a new log is started at its name, whose first record (log_replaced) says so",
+    TRUNCATED: "the audit log was emptied or cut while Lilith wrote it: its records are gone, those after seq "
+    "{seen} never seen in it; the log goes on with a log_replaced record that says so",
+    "rotated": "the audit log was renamed to one of its rotated names while Lilith wrote it: the new log at its "
+    "name continues it (log_rotated, reason moved)",
+}
 _FIRST_TS = rb'"ts":(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)'  # compiled on use (only with interval rotation)
 
 
@@ -109,14 +131,19 @@ class AuditFile:
         self._torn = b""  # a partial record ending the file, not yet explained by a record after it
         self._rotated_from: tuple[str, str] | None = None  # (rotated file, reason) not yet announced
         self._gap = False
+        # The file lost while written (deleted, moved away, emptied): what the next file's first record says
+        # about it, whether a new file is still to be started, and the newest record last seen in it, when.
+        self._announce: dict[str, Any] | None = None
+        self._detached = False
+        self._restart_failed = False
+        self._seen = (0, 0.0)
         if rotation_number(path) is not None:
             raise ConfigError(
                 f"audit log name {path!r} ends in .<number>, which names a rotated file (verify and query would "
                 "take it for one): choose another name, such as audit-2026.jsonl"
             )
+        self._fd, info = open_log(path)  # a FIFO or another non-file refuses to start, never blocks it
         try:
-            self._fd = os.open(path, _OPEN_FLAGS, 0o600)
-            info = os.fstat(self._fd)
             regular = stat.S_ISREG(info.st_mode)
             if regular:
                 _claim(self._fd, path)
@@ -129,8 +156,7 @@ class AuditFile:
                 last, torn = torn, b""
                 info = os.fstat(self._fd)
         except OSError as exc:
-            with contextlib.suppress(OSError, AttributeError):
-                os.close(self._fd)
+            os.close(self._fd)
             raise ConfigError(f"cannot open audit log {path!r}: {exc.strerror}") from None
         except ConfigError:
             os.close(self._fd)
@@ -143,7 +169,7 @@ class AuditFile:
         self._head_failed = False
         self._head_frozen = False  # a finding about the old head not yet written: keep that head
         # /dev/stderr and the like may be regular files behind the name, but are streams: no head, no rotation.
-        regular = regular and not os.path.abspath(path).startswith(("/dev/", "/proc/"))
+        regular = regular and not is_stream_name(path)
         self._regular = regular
         self._size = info.st_size if regular else 0
         self._prev = line_hash(last) if last is not None else GENESIS
@@ -159,6 +185,7 @@ class AuditFile:
         if self._gap:
             with contextlib.suppress(AuditWriteError):
                 self._close_gap(clock())
+        self._seen = (self._last_seq, clock())
 
     def _check_head(self, last: bytes | None) -> None:
         """Before this run's records bury it: does the head file still name a record of the log? If records
@@ -274,8 +301,8 @@ class AuditFile:
         with self._lock:
             try:
                 now = self._clock()
-                if self._gap:
-                    self._close_gap(now)
+                if self._gap or self._detached:
+                    self._resume(now)
                 # Rotation is decided here, under the lock, between two records: never between a record and
                 # the forward it precedes. The common case costs two comparisons.
                 if self._size >= self._rotate_bytes or now >= self._rotate_due:
@@ -380,6 +407,9 @@ class AuditFile:
     def _close_gap(self, now: float) -> None:
         """Before the next record: announce a rotation that could not be, end a torn line, count the lost."""
         lead = b"\n" if self._torn else b""
+        if self._announce is not None:  # the first record of a file started after the last one was lost
+            self._write_record(self._announce, now, lead)
+            self._announce, lead = None, b""
         if self._rotated_from is not None:
             previous, reason = self._rotated_from
             rotated = {"event": "log_rotated", "previous_file": previous, "previous_hash": self._prev, "reason": reason}
@@ -415,6 +445,9 @@ class AuditFile:
             self._rotate_due = now + rotation.interval_seconds
         if self._size == 0:
             return  # nothing written yet: an empty file is not worth a new name
+        if not self._in_place(now):
+            self._resume(now)  # a new file was started instead: the lost one is not ours to rename
+            return
         if self._fsync != "never":
             self._sync_locked()
         number = self._next_number
@@ -426,8 +459,7 @@ class AuditFile:
         except OSError as exc:
             raise AuditWriteError(f"{self.path}: cannot rotate to {target!r}: {exc.strerror}") from None
         try:
-            # The name was just freed: anything there now was planted (a symlink in a shared directory).
-            fd = os.open(self.path, _OPEN_FLAGS | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            fd = create_new(self.path)  # the name was just freed: anything there now was planted
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.rename(target, self.path)
@@ -440,10 +472,117 @@ class AuditFile:
         self._gap = True
         self._close_gap(now)
 
+    # ------------------------------------------------------------------ a log file lost while written
+    def _resume(self, now: float) -> None:
+        """Before a record: a new file if the last one was lost, then the records that explain any gap."""
+        if self._detached:
+            self._start_new_file(now)
+        if self._gap:
+            self._close_gap(now)
+
+    def _in_place(self, now: float) -> bool:
+        """Is the file records go into still the log at its name? Asked once a second (``sync``), before a
+        rotation renames it and at close; if not, ``_file_lost``. Two ``stat`` calls, under the lock."""
+        if not self._regular or self._detached or self._fd < 0:
+            return not self._detached
+        try:
+            where = whereabouts(self.path, self._fd, self._size)
+        except OSError:
+            return True  # our own descriptor cannot be examined: the next write says what is wrong
+        if where is None:
+            self._seen = (self._last_seq, now)
+            return True
+        self._file_lost(where, now)
+        return False
+
+    def _file_lost(self, where: str, now: float) -> None:
+        """The file was deleted, moved away or emptied while written. Its records went with it, including
+        those written after it was last seen in place (up to a second's worth, whose messages have taken
+        effect, under either --audit-failure): nothing can take those back, so the new file's first record says
+        exactly which ones (``log_replaced``, which ``verify`` reports) — or, when the file was only renamed
+        to one of the log's rotated names, continues from it (``log_rotated``, reason ``moved``). Nothing is
+        written into the lost file again; stderr says what happened."""
+        seen_seq, seen_ts = self._seen
+        announce: dict[str, Any] = {
+            "event": "log_replaced",
+            "reason": where,
+            "previous_seq": self._last_seq,
+            "previous_hash": self._prev,
+            "seen_seq": seen_seq,
+            "seen_ts": seen_ts,
+        }
+        found = self._moved_to() if where == MOVED else None
+        if found is not None:
+            announce = {"event": "log_rotated", "previous_file": os.path.basename(found)}
+            announce.update(previous_hash=self._prev, reason="moved")
+            self._next_number = max(self._next_number, (rotation_number(found) or 0) + 1)
+        if where == TRUNCATED:
+            with contextlib.suppress(OSError):
+                self._size = os.fstat(self._fd).st_size  # appends go on at the new end of the same file
+        else:
+            os.close(self._fd)
+            self._fd, self._size, self._dirty, self._detached = -1, 0, False, True
+        self._durable = (0, GENESIS)  # the head may name no record of the lost file any more
+        self._torn = b""
+        if self._announce is None and self._rotated_from is None:  # else the lost file held nothing of ours
+            self._announce = announce
+        self._gap = True
+        if self._log is not None:
+            self._log.log(
+                "warning" if found is not None else "error",
+                "audit_log_replaced",
+                file=self.path,
+                reason=where,
+                last_seq=self._last_seq,
+                seen_seq=seen_seq,
+                **({"moved_to": os.path.basename(found)} if found is not None else {}),
+                detail=_LOSS_DETAILS[where if found is None else "rotated"].format(seen=seen_seq),
+            )
+
+    def _moved_to(self) -> str | None:
+        try:
+            return moved_to([path for _, path in rotated_files(self.path)], self._fd)
+        except (OSError, ConfigError):  # the directory cannot be listed (gone, or renamed with the file)
+            return None
+
+    def _start_new_file(self, now: float) -> None:
+        """A new file at the log's name (or the empty one someone put there). Raises AuditWriteError while
+        that cannot be (the directory is gone, another file holds the name): records fail meanwhile and are
+        counted, as on a full disk, and the first one written again is preceded by ``records_lost``."""
+        try:
+            try:
+                fd = create_new(self.path)
+            except FileExistsError:
+                fd = adopt_empty(self.path)
+            except OSError as exc:
+                gone = f"{self.path}: the audit log is gone and cannot be started again: {exc.strerror}"
+                raise AuditWriteError(gone) from None
+            try:
+                _claim(fd, self.path)
+            except ConfigError as exc:
+                os.close(fd)
+                raise AuditWriteError(str(exc)) from None
+        except AuditWriteError as exc:
+            if not self._restart_failed and self._log is not None:
+                self._log.log("error", "audit_log_not_restarted", file=self.path, error=str(exc))
+            self._restart_failed = True
+            raise
+        self._fd, self._size, self._dirty, self._detached, self._restart_failed = fd, 0, False, False, False
+        self._seen = (self._last_seq, now)
+        if self._log is not None:
+            self._log.log("warning", "audit_log_restarted", file=self.path)
+
     # ------------------------------------------------------------------ flushing
     def sync(self) -> None:
-        """Once a second: flush to stable storage if anything was written since the last sync (the ``interval``
-        policy), then point the head file at the newest flushed record."""
+        """Once a second: check that the log is still the file at its name (else start a new one and say why),
+        flush to stable storage if anything was written since the last sync (the ``interval`` policy), then
+        point the head file at the newest flushed record."""
+        if self._regular:
+            with self._lock:
+                now = self._clock()
+                if not self._in_place(now):
+                    with contextlib.suppress(AuditWriteError):
+                        self._resume(now)
         if self._fsync == "interval":
             self._flush_outside_lock()
         with self._lock:
@@ -478,7 +617,7 @@ class AuditFile:
         """The head line for the newest record on stable storage (any record under ``never``), if it was
         written by this run and is not witnessed yet: the witness never names a record the disk may lose."""
         seq, prev = (self._last_seq, self._prev) if self._fsync == "never" or not self._dirty else self._durable
-        if self._head_frozen or not self._regular or seq in (0, self._witnessed):
+        if self._head_frozen or self._detached or not self._regular or seq in (0, self._witnessed):
             return None
         from lilith.audit.head import head_line
 
@@ -574,6 +713,9 @@ class AuditFile:
     def close(self) -> None:
         head = None
         with self._lock:
+            if self._regular and not self._in_place(self._clock()):  # lost within the last second, too
+                with contextlib.suppress(AuditWriteError):
+                    self._resume(self._clock())
             if self._fd >= 0:
                 if self._gap:
                     with contextlib.suppress(AuditWriteError):
@@ -586,7 +728,16 @@ class AuditFile:
                 self._fd = -1
         if head is not None:
             self._witness(head)
-        if self._last_seq and self._log is not None:  # the same witness through another channel (stderr)
+        if self._detached and self._log is not None:  # never name a record that no file holds as the end
+            self._log.log(
+                "error",
+                "audit_log_lost_at_exit",
+                file=self.path,
+                last_seq=self._last_seq,
+                detail="the audit log was lost and no new file could be started: the records after the last one "
+                "seen in it are in no file",
+            )
+        elif self._last_seq and self._log is not None:  # the same witness through another channel (stderr)
             self._log.log("info", "audit_log_closed", file=self.path, last_seq=self._last_seq, last_hash=self._prev)
 
 
