@@ -103,7 +103,7 @@ def test_oversized_line_is_rejected_without_buffering_it(start_proxy: StartProxy
     run.proxy.send_raw(b"A" * 200_000)
     reply = run.proxy.recv()  # answered before the line even ends
     assert reply["error"]["code"] == -32600
-    assert reply["id"] is None
+    assert reply["id"] == 1  # the head of the line names its request: the client can match the refusal
     run.proxy.send_raw(b'"}}}\n')
     assert "result" in run.proxy.tool("echo")
     assert _calls(run.record) == ["echo"]

@@ -13,17 +13,17 @@ def test_splits_lines_across_chunks_and_strips_cr() -> None:
     assert framer.buffered == 0
 
 
-def test_oversized_line_reported_once_as_soon_as_cap_is_crossed_then_discarded() -> None:
+def test_oversized_line_reported_as_soon_as_cap_is_crossed_then_discarded_up_to_its_end() -> None:
     framer = LineFramer(10)
-    assert framer.feed(b"x" * 11) == [OversizedLine(10)]
+    assert framer.feed(b"x" * 11) == [OversizedLine(10, b"x" * 11, ended=False)]
     assert framer.buffered == 0
-    assert framer.feed(b"y" * 1000) == []  # a line that never ends holds no memory
-    assert framer.feed(b"zz\nok\n") == [b"ok"]
+    assert framer.feed(b"y" * 1000) == []  # a line that never ends holds no memory (but its ends)
+    assert framer.feed(b"zz\nok\n") == [OversizedLine(10, b"x" * 11, b"y" * 1000 + b"zz", early=True), b"ok"]
 
 
 def test_oversized_complete_line_in_one_chunk() -> None:
     framer = LineFramer(5)
-    assert framer.feed(b"123456\nabc\n") == [OversizedLine(5), b"abc"]
+    assert framer.feed(b"123456\nabc\n") == [OversizedLine(5, b"123456"), b"abc"]
 
 
 @given(st.lists(st.binary(min_size=0, max_size=40).filter(lambda b: b"\n" not in b), max_size=8), st.integers(1, 7))

@@ -15,7 +15,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from lilith.core import refusals
+from lilith.core import long_lines, refusals
 from lilith.core.batches import Batch, Out, batch_refusal, deliver
 from lilith.core.codec import decode, encode
 from lilith.core.deadlines import Deadlines
@@ -115,11 +115,10 @@ class Session:
     def from_client(self, line: bytes | OversizedLine) -> Effects:
         self._records.arrived = self._clock()
         effects = Effects()
-        if isinstance(line, OversizedLine):
-            self._log.log("warning", "client_line_too_long", limit=line.limit)
-            effects.to_client.append(
-                encode(error_response(None, INVALID_REQUEST, f"Invalid Request: line exceeds {line.limit} bytes"))
-            )
+        if isinstance(line, OversizedLine):  # never forwarded; answered with its id when that shows (long_lines)
+            if not line.early:
+                self._log.log("warning", "client_line_too_long", limit=line.limit)
+            long_lines.refuse_client_line(line, effects, self._records, self._log)
             return effects
         try:
             value = decode(line, self.limits.max_depth)
@@ -259,8 +258,10 @@ class Session:
     # ------------------------------------------------------------------ server -> client
     def from_server(self, line: bytes | OversizedLine) -> Effects:
         effects = Effects()
-        if isinstance(line, OversizedLine):
-            self._log.log("error", "server_line_too_long", limit=line.limit)
+        if isinstance(line, OversizedLine):  # never shown to the client (long_lines)
+            if not line.early:
+                self._log.log("error", "server_line_too_long", limit=line.limit)
+            long_lines.settle_server_line(line, effects, self._requests)
             return effects
         self._line_size = len(line)
         self._line_plain = plain_line(line)
