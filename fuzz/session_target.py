@@ -149,6 +149,16 @@ class SessionHarness:
             for message in _one_line_messages(raw):
                 expect("method" not in message and "id" in message, "Lilith answers a client only with responses")
 
+    def after_server_lost(self, effects: Effects) -> None:
+        """A lost server: its pending requests are answered, and the client is told that the server's own
+        requests it still holds were cancelled (they can never be answered now)."""
+        for raw in effects.to_client:
+            for message in _one_line_messages(raw):
+                answer = "method" not in message and "id" in message
+                cancelled = message.get("method") == "notifications/cancelled" and "id" not in message
+                expect(answer or cancelled, "after a server is lost Lilith sends answers and cancellations only")
+        expect(not effects.to_server, "nothing goes to a server that is gone")
+
     def after_server(self, effects: Effects) -> None:
         for raw in effects.to_server:
             for message in _one_line_messages(raw):
@@ -282,7 +292,7 @@ def session_target(data: bytes) -> None:
         elif step == 6:
             harness.now += reader.below(20)
         elif reader.below(4) == 0:
-            harness.after_client(session.server_lost("was killed by the fuzzer"))
+            harness.after_server_lost(session.server_lost("was killed by the fuzzer"))
             expect(session.in_flight == 0, "a lost server leaves nothing in flight")
         else:
             for raw in session.handshake_replay().to_server:
