@@ -67,6 +67,22 @@ def settle_server_line(line: OversizedLine, effects: Effects, requests: ClientRe
     effects.to_client.extend(encode(body) for body in alone)
 
 
+def settle_unreadable_answer(line: bytes, effects: Effects, requests: ClientRequests) -> None:
+    """A server line that is not valid JSON (NaN, 1e400, a lone surrogate, broken UTF-8) is dropped, never
+    shown; if it reads as an answer to a pending client request (``peek``, which fails closed), that request is
+    failed now rather than left to its timeout."""
+    found = peek_head(line)
+    if found.request_id is None or found.method is not None or not found.answer:
+        return
+    pending = requests.take(id_key(found.request_id))
+    if pending is None or pending.internal:
+        return
+    reason = "Lilith: the MCP server sent an answer that is not valid JSON"
+    alone: list[dict[str, Any]] = []
+    deliver(pending, error_response(pending.request_id, INTERNAL_ERROR, reason), effects, alone)
+    effects.to_client.extend(encode(body) for body in alone)
+
+
 def _record_refusal(found: Peek, limit: int, records: SessionRecords, log: EventLog) -> None:
     """The decision record of a refused request whose method showed (request id and tool when they did; no
     arguments: the line was never read). A record that cannot be written changes nothing: the line is

@@ -269,6 +269,7 @@ class Session:
             value = decode(line, self.limits.max_depth)
         except ProtocolError as exc:
             self._log.log("warning", "server_sent_invalid_json", error=exc.message, preview=preview(line))
+            long_lines.settle_unreadable_answer(line, effects, self._requests)
             return effects
         if not self._deadlines.server_spoke:
             self._deadlines.server_came_up()
@@ -431,6 +432,14 @@ class Session:
             cancel = {"requestId": client_id, "reason": f"Lilith: the MCP server {reason}"}
             effects.to_client.append(encode({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": cancel}))
         return effects
+
+    def client_closed(self) -> None:
+        """The client closed its input: it can answer none of the server's requests any more. They stop holding
+        the client requests' clocks (those may still be answered: the client may still read); a late answer
+        from it could only be to an orphan."""
+        if self._server_requests:
+            self._server_requests.orphan_all()
+            self._deadlines.server_request_ended()
 
     def handshake_replay(self) -> Effects:
         """Lines that bring a restarted server to where the client believes it is: its initialize and
