@@ -135,12 +135,20 @@ def run_audit_command(args: argparse.Namespace) -> int:
     except LilithError as exc:
         print(f"{name}: {exc}", file=sys.stderr)
     except OSError as exc:
-        print(f"{name}: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        print(f"{name}: {_os_error(exc)}", file=sys.stderr)
     except ValueError as exc:
         print(f"{name}: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         return 0
     return EXIT_USAGE
+
+
+def _os_error(exc: OSError) -> str:
+    """'path': what went wrong. A path only when the error carries one: an error about a descriptor names
+    its number, which would read as a file called "3"."""
+    where = exc.filename if isinstance(exc.filename, str) else None
+    what = exc.strerror or str(exc)
+    return f"{where!r}: {what}" if where is not None else what
 
 
 def _verify(args: argparse.Namespace) -> int:

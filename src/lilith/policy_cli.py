@@ -46,8 +46,8 @@ def run_policy_command(args: argparse.Namespace) -> int:
 
 
 def _test(file: str, cases: list[str]) -> int:
-    from lilith.policy.loader import load_policy
     from lilith.policy_testing import run_cases
+    from lilith.runtime.policy_file import load_policy
 
     try:
         policy = load_policy(file)
@@ -69,7 +69,7 @@ def _test(file: str, cases: list[str]) -> int:
 
 
 def _check(file: str) -> int:
-    from lilith.policy.loader import load_policy
+    from lilith.runtime.policy_file import load_policy
 
     try:
         policy = load_policy(file)
@@ -89,7 +89,7 @@ def _explain(args: argparse.Namespace) -> int:
     from lilith.core.gate import build_gate
     from lilith.core.message import Kind, Message, id_key
     from lilith.policy.decision import Decision
-    from lilith.policy.loader import load_policy
+    from lilith.runtime.policy_file import load_policy
     from lilith.runtime.resolver import ServerPathResolver
 
     try:
@@ -99,11 +99,12 @@ def _explain(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         policy = load_policy(args.file)
+        resolver = ServerPathResolver(os.environ, args.cwd)  # refuses a working directory that is gone
     except LilithError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
     # The whole chain, as for a session's first call: taint rules with conditions can decide too.
-    gate = build_gate(lambda: policy, ServerPathResolver(os.environ, args.cwd), lambda: 0.0)
+    gate = build_gate(lambda: policy, resolver, lambda: 0.0)
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": args.tool, "arguments": arguments}}
     try:
         decision = gate.check(Message(Kind.REQUEST, body, "tools/call", id_key(1)))

@@ -86,8 +86,10 @@ def read_head(live: str, key: bytes | None, path: str | None = None) -> Head | s
 
 
 def _read_named(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read(_MAX_HEAD_BYTES + 1)
+    """A head file named with --head-file: a FIFO or a device there is refused, never waited on."""
+    from lilith.runtime.regular_files import read_regular_file
+
+    return read_regular_file(path, _MAX_HEAD_BYTES + 1)
 
 
 def _read_adjacent(path: str) -> bytes:

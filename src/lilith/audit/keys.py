@@ -8,8 +8,11 @@ import errno
 import os
 
 from lilith.errors import ConfigError
+from lilith.runtime.regular_files import read_regular_file
 
 KEY_ENV = "LILITH_AUDIT_KEY_FILE"
+# A key is 64 hex digits; anything near this size is not a key, and is not read into memory.
+MAX_KEY_BYTES = 1 << 20
 
 
 def default_key_path() -> str:
@@ -24,9 +27,10 @@ def key_path(explicit: str | None) -> tuple[str, bool]:
 
 
 def read_key(path: str) -> bytes:
+    """The key in ``path``: a regular file, read without blocking (a FIFO named as the key file must not
+    hang Lilith before it starts, nor ``lilith audit verify``)."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read().strip()
+        raw = read_regular_file(path, MAX_KEY_BYTES).strip()
     except OSError as exc:
         raise ConfigError(f"cannot read audit key {path!r}: {exc.strerror}") from None
     if len(raw) < 32:

@@ -19,11 +19,14 @@ def parse_pattern_flag(text: str) -> tuple[str, str]:
 def load_pattern_file(path: str) -> list[tuple[str, str]]:
     import yaml
 
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
+    from lilith.runtime.regular_files import read_regular_file
+
+    try:  # read without blocking: a FIFO named here refuses to start, never hangs it
+        document = yaml.safe_load(read_regular_file(path, 16 << 20).decode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read redaction config {path!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read redaction config {path!r}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"redaction config {path!r} is not valid YAML: {exc}") from None
     if not isinstance(document, list):

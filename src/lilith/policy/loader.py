@@ -58,6 +58,7 @@ class Policy:
         "replay_window",
         "resource_rules",
         "sanitize",
+        "sha256",
         "source",
         "static_rules",
         "taint",
@@ -80,8 +81,10 @@ class Policy:
         sanitize: SanitizeSettings = DEFAULT_SANITIZE,
         replay_window: float = 0.0,
         warnings: tuple[str, ...] = (),
+        sha256: str | None = None,
     ) -> None:
         self.source = source
+        self.sha256 = sha256  # of the very bytes this policy was compiled from (None: not from a file)
         self.static_rules = static_rules
         self.mode = mode
         self.on_deny = on_deny
@@ -124,22 +127,39 @@ def deny_all_policy() -> Policy:
 
 
 def load_policy(path: str) -> Policy:
+    """A policy file known to be a regular file (tests, tools). This pure layer cannot open without
+    blocking, so ``lilith run`` and ``lilith policy`` read through ``lilith.runtime.policy_file``, which
+    refuses a FIFO, a device or an oversized file instead of waiting on it."""
     file = str(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
         raise PolicyError("policy file not found", file=file) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file: {exc.strerror or exc}", file=file) from None
+    return parse_policy_bytes(data, file)
+
+
+def parse_policy_bytes(data: bytes, file: str) -> Policy:
+    """A policy file's content compiled. The policy's ``sha256`` is of exactly these bytes, so the audit
+    log names the file that was parsed, never one that replaced it a moment later."""
+    import hashlib
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise PolicyError(f"cannot read policy file: {exc}", file=file) from None
-    return parse_policy(text, file)
+    # Line ends as text-mode open() read them: \r\n and a lone \r end a line.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return parse_policy(text, file, sha256=hashlib.sha256(data).hexdigest())
 
 
-def parse_policy(text: str, file: str) -> Policy:
+def parse_policy(text: str, file: str, *, sha256: str | None = None) -> Policy:
     """The compiled policy, or a PolicyError naming the place: never any other exception, so a bad file is
     refused with a message at start-up (exit 2) and on reload (the old policy stays), never a traceback."""
     try:
-        return _parse_policy(text, file)
+        return _parse_policy(text, file, sha256)
     except PolicyError:
         raise
     except RecursionError:
@@ -148,7 +168,7 @@ def parse_policy(text: str, file: str) -> Policy:
         raise PolicyError(f"cannot load policy: {type(exc).__name__}: {exc}", file=file) from None
 
 
-def _parse_policy(text: str, file: str) -> Policy:
+def _parse_policy(text: str, file: str, sha256: str | None) -> Policy:
     doc = load_yaml(text, file)
     root = doc.value
     if not isinstance(root, dict):
@@ -246,6 +266,7 @@ def _parse_policy(text: str, file: str) -> Policy:
         replay_window=replay_window,
         sanitize=sanitize,
         warnings=taint.warnings if taint is not None else (),
+        sha256=sha256,
     )
 
 

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 from lilith.audit.configure import open_audit
 from lilith.audit.writer import AuditFile, NoAudit
-from lilith.policy.loader import Policy, deny_all_policy, load_policy
+from lilith.policy.loader import Policy, deny_all_policy
 from lilith.runtime.logs import StderrLog
 from lilith.runtime.pin_store import PinSetup
+from lilith.runtime.policy_file import load_policy
+from lilith.runtime.resolver import ServerPathResolver
 from lilith.runtime.supervisor import ResourceLimits, ServerLauncher, ServerSpec
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
     try:
         (policy, policy_path), audit, spec = _checked_configuration(args, server, log)
         pins = PinSetup.prepare(args.pin_store, spec.argv, policy)
+        resolver = ServerPathResolver(spec.env, spec.cwd)  # refuses a working directory that is gone
         launcher.begin(spec)
     except BaseException:
         launcher.cancel()
@@ -63,7 +66,6 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
     from lilith.core.gate import build_gate
     from lilith.core.session import Limits, Session
     from lilith.runtime.policy_holder import PolicyHolder
-    from lilith.runtime.resolver import ServerPathResolver
     from lilith.runtime.stdio_proxy import ProxyOptions, StdioProxy
 
     holder = PolicyHolder(policy, policy_path, log, audit)
@@ -81,7 +83,6 @@ def assemble_proxy(args: argparse.Namespace, server: list[str], log: StderrLog, 
     )
     import time
 
-    resolver = ServerPathResolver(spec.env, spec.cwd)
     gate = build_gate(holder.current, resolver, time.monotonic, pins.interceptor(audit, log), audit=audit, log=log)
     options = ProxyOptions(
         restart=args.restart,

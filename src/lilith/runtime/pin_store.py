@@ -14,12 +14,17 @@ reads the store as it is on disk *now*, replaces its own server's entry and writ
 other servers' entries read earlier is never written back, so no session undoes another's pins. Readers
 take no lock: the rename makes every read see a whole file.
 
+Cost: one file keeps the format, the lock and ``lilith pin`` simple, at the price of reading it whole. So
+what one server may keep is bounded (``lilith.policy.pins``: a listing beyond it is refused); at start every
+entry is checked (a damaged store stops Lilith); a save re-reads the others without checking them and
+writes one server per line with json's C encoder.
+
 .. code-block:: json
 
-    {"version": 1, "servers": {"python server.py": {
-        "updated": "2026-01-01T00:00:00Z",
-        "tools": {"echo": {"sha256": "…", "fields": {"description": "…", "inputSchema": "…"}}},
-        "pending": {"echo": {"sha256": "…", "fields": {}}}}}}
+    {"servers": {
+    "python server.py": {"pending": {"echo": {"fields": {}, "sha256": "…"}}, "tools": {"echo": {"fields":
+        {"description": "…", "inputSchema": "…"}, "sha256": "…"}}, "updated": "2026-01-01T00:00:00Z"}
+    }, "version": 1}
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from lilith.audit.keys import default_key_path
 from lilith.errors import ConfigError
+from lilith.runtime.regular_files import kind_of, read_regular_file
 
 if TYPE_CHECKING:  # pins and the gate are imported after the server has started
     from lilith.core.interceptor import Interceptor, PolicySource
@@ -45,6 +51,8 @@ LOCK_SUFFIX = ".lock"
 # A writer holds the lock for one read-merge-write (milliseconds); one that waits this long gives up, and
 # the save fails closed (the listing gets an error) rather than hang the session behind a stuck process.
 LOCK_TIMEOUT = 10.0
+# Thousands of servers' pins fit in a few MiB; a bigger file is refused rather than read into memory.
+MAX_STORE_BYTES = 64 << 20
 
 
 def default_pin_store_path() -> str:
@@ -71,25 +79,38 @@ class PinStore:
         self._lock_depth = 0
 
     def servers(self) -> dict[str, dict[str, Any]]:
-        """Every server's raw entry; an absent file is an empty store, an unreadable one an error."""
+        """Every server's raw entry, each validated (a damaged store stops Lilith at start, whichever
+        server's entry is damaged); an absent file is an empty store, an unreadable one an error."""
+        servers = self._read()
+        for key, entry in servers.items():
+            _table(self.path, key, entry)  # validate every entry now, not when it is first needed
+        return servers
+
+    def _read(self) -> dict[str, Any]:
+        """The servers' entries as the file holds them, not validated one by one (a save writes other
+        servers' entries back as it found them). Read without blocking: a FIFO or a device at the store's
+        path is refused, never waited on."""
         import json  # this module is imported on the start-up path; json only when pinning is on
 
         try:
-            with open(self.path, encoding="utf-8") as handle:
-                data = json.load(handle)
+            data = json.loads(read_regular_file(self.path, MAX_STORE_BYTES).decode("utf-8"))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
+            raise ConfigError(f"cannot read pin store {self.path!r}: {exc.strerror or exc}") from None
+        except ValueError as exc:  # not UTF-8, not JSON, or a number beyond Python's digit limit
             raise ConfigError(f"cannot read pin store {self.path!r}: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"cannot read pin store {self.path!r}: it is nested too deeply to be one") from None
+        version = data.get("version") if isinstance(data, dict) else None
         if (
             not isinstance(data, dict)
-            or data.get("version") != FORMAT_VERSION
+            or type(version) is not int  # true and 1.0 equal 1 in Python, but are not what a store holds
+            or version != FORMAT_VERSION
             or not isinstance(data.get("servers"), dict)
         ):
             raise ConfigError(f"pin store {self.path!r} is not a version {FORMAT_VERSION} pin store")
-        servers: dict[str, dict[str, Any]] = data["servers"]
-        for key, entry in servers.items():
-            _table(self.path, key, entry)  # validate every entry now, not when it is first needed
+        servers: dict[str, Any] = data["servers"]
         return servers
 
     def load(self, server: str) -> PinTable | None:
@@ -106,17 +127,34 @@ class PinStore:
             "pending": {name: _pin_json(pin) for name, pin in sorted(table.pending.items())},
         }
         with self.locked():
-            servers = self.servers()
+            servers = self._read()
             servers[server] = entry
             self._write(servers)
 
     def remove(self, server: str) -> bool:
         with self.locked():
-            servers = self.servers()
+            servers = self._read()
             if servers.pop(server, None) is None:
                 return False
             self._write(servers)
             return True
+
+    def check_lock_file(self) -> None:
+        """Refuse at start a lock file no save could take (a FIFO, a directory or a symlink planted at its
+        name), rather than start and then fail every save of the session."""
+        import stat
+
+        lock_path = self.path + LOCK_SUFFIX
+        try:
+            mode = os.lstat(lock_path).st_mode
+        except FileNotFoundError:
+            return  # the first save creates it
+        except OSError as exc:
+            raise ConfigError(f"cannot lock pin store {self.path!r}: {lock_path!r}: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(mode):
+            raise ConfigError(
+                f"cannot lock pin store {self.path!r}: {lock_path!r} is {kind_of(mode)}, not a regular file"
+            )
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -150,8 +188,11 @@ class PinStore:
         except OSError as exc:
             raise ConfigError(f"cannot lock pin store {self.path!r}: {lock_path!r}: {exc.strerror or exc}") from None
         try:
-            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-                raise ConfigError(f"cannot lock pin store {self.path!r}: {lock_path!r} is not a regular file")
+            mode = os.fstat(descriptor).st_mode
+            if not stat.S_ISREG(mode):  # opened without blocking: a FIFO planted here is refused, not waited on
+                raise ConfigError(
+                    f"cannot lock pin store {self.path!r}: {lock_path!r} is {kind_of(mode)}, not a regular file"
+                )
             deadline = time.monotonic() + self.lock_timeout
             pause = 0.001
             while True:
@@ -172,12 +213,18 @@ class PinStore:
             os.close(descriptor)
             raise
 
-    def _write(self, servers: dict[str, dict[str, Any]]) -> None:
+    def _write(self, servers: dict[str, Any]) -> None:
         import json
         import tempfile
 
         directory = os.path.dirname(os.path.abspath(self.path))
-        data = json.dumps({"version": FORMAT_VERSION, "servers": servers}, indent=1, sort_keys=True).encode()
+        # One server per line, each written by json's C encoder (an indent would make json use its Python
+        # one, ~3x slower): a save costs little even when other servers have many pins.
+        entries = ",\n".join(
+            f"{json.dumps(key)}: {json.dumps(servers[key], sort_keys=True, separators=(',', ':'))}"
+            for key in sorted(servers)
+        )
+        data = f'{{"servers": {{\n{entries}\n}}, "version": {FORMAT_VERSION}}}'.encode()
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
             fd, temporary = tempfile.mkstemp(prefix=".pins-", suffix=".tmp", dir=directory)  # created 0600
@@ -246,12 +293,16 @@ class PinSetup:
         setup = cls(PinStore(choose_pin_store(explicit)), server_key(argv), "enforce" if named else "off", None)
         if (policy.pin_mode or setup.default_mode) != "off":
             setup.preloaded = (setup.store.load(setup.server),)
+            setup.store.check_lock_file()
         return setup
 
     def review(self) -> PinReview:
         from lilith.policy.pins import PinReview
 
-        table = self.preloaded[0] if self.preloaded is not None else self.store.load(self.server)
+        # The preloaded table serves the first review only: a review that failed (a save, a refused listing)
+        # may have changed it, and the next one must start from what the store holds.
+        preloaded, self.preloaded = self.preloaded, None
+        table = preloaded[0] if preloaded is not None else self.store.load(self.server)
         return PinReview(table, lambda changed: self.store.save(self.server, changed))
 
     def interceptor(self, audit: AuditSink, log: EventLog) -> Callable[[PolicySource], Interceptor]:

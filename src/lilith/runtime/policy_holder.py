@@ -1,7 +1,9 @@
 """The live policy: swapped atomically on SIGHUP or when its file changes; a bad new file changes nothing.
 
 Readers call ``current()`` once per decision and get one whole policy, old or new, never a mix: the swap
-is a single reference assignment.
+is a single reference assignment. The file is read without blocking (``lilith.runtime.policy_file``): the
+check runs on the main loop, and a path swapped for a FIFO or a device must be a rejected reload, not a
+loop stuck in ``open()``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any
 
 from lilith.core.ports import AuditSink, EventLog
 from lilith.errors import AuditWriteError, LilithError
-from lilith.policy.loader import Policy, load_policy
+from lilith.policy.loader import Policy
+from lilith.runtime.policy_file import load_policy
 
 
 def _stamp(path: str) -> tuple[int, int, int] | None:
@@ -20,19 +23,6 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return (info.st_mtime_ns, info.st_size, info.st_ino)
-
-
-def _sha256(path: str | None) -> str | None:
-    """The policy file's SHA-256, so an audit log says exactly which policy decided."""
-    if path is None:
-        return None
-    import hashlib
-
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
-    except OSError:
-        return None
 
 
 class PolicyHolder:
@@ -48,7 +38,8 @@ class PolicyHolder:
 
     def record_load(self) -> None:
         """The ``policy_load`` audit record for the policy in force at start (file None: no policy, deny all)."""
-        self._record({"event": "policy_load", "file": self._path, "sha256": _sha256(self._path)})
+        # The digest of the bytes that were parsed, so the log says exactly which policy decided.
+        self._record({"event": "policy_load", "file": self._path, "sha256": self._policy.sha256})
 
     def reload_if_changed(self) -> bool:
         if self._path is None or _stamp(self._path) == self._stamp:
@@ -69,9 +60,8 @@ class PolicyHolder:
             self._record({"event": "policy_reload", "outcome": "rejected", "file": self._path, "error": error})
             return False
         applied = {"event": "policy_reload", "outcome": "applied", "file": self._path, "trigger": why}
-        digest = _sha256(self._path)
-        if digest is not None:
-            applied["sha256"] = digest
+        if policy.sha256 is not None:
+            applied["sha256"] = policy.sha256
         self._record(applied)  # before the swap: no decision under the new policy precedes its record
         self._policy = policy
         self._log.log("warning", "policy_reloaded", file=self._path, trigger=why)

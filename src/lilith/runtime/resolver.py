@@ -19,6 +19,8 @@ import os
 import stat
 from collections.abc import Mapping
 
+from lilith.errors import ConfigError
+
 # The kernel's limit on symlinks in one lookup (ELOOP beyond it): the server's open() would fail too.
 _MAX_LINKS = 40
 _PROC = "/proc/"
@@ -27,8 +29,9 @@ _FD_DIRECTORY = "/dev/fd"
 
 class ServerPathResolver:
     def __init__(self, server_env: Mapping[str, str], server_cwd: str | None) -> None:
+        """ConfigError when the server's working directory cannot be named (see ``_working_directory``)."""
         self._home = server_env.get("HOME") or os.path.expanduser("~")
-        self._cwd = os.path.abspath(server_cwd) if server_cwd else os.getcwd()
+        self._cwd = _working_directory(server_cwd)
 
     def home(self) -> str:
         return self._home
@@ -41,6 +44,23 @@ class ServerPathResolver:
         if resolved == _FD_DIRECTORY or resolved.startswith(_FD_DIRECTORY + "/"):
             raise ValueError(f"{path!r} names a file descriptor, which is the opening process's own")
         return resolved
+
+
+def _working_directory(server_cwd: str | None) -> str:
+    """The server's working directory as an absolute path: --cwd, else Lilith's own. When Lilith's own
+    has been deleted there is no name to judge relative paths under (the server would inherit a directory
+    in which no relative path opens), so that is refused rather than guessed."""
+    if server_cwd and os.path.isabs(server_cwd):
+        return os.path.normpath(server_cwd)
+    try:
+        here = os.getcwd()
+    except OSError as exc:
+        what = f"--cwd {server_cwd!r} is relative to it" if server_cwd else "the server would start in it"
+        raise ConfigError(
+            f"Lilith's working directory cannot be read ({exc.strerror}; deleted?) and {what}: "
+            "start Lilith from an existing directory, or give the server an absolute --cwd"
+        ) from None
+    return os.path.normpath(os.path.join(here, server_cwd)) if server_cwd else here
 
 
 def _follow_links(path: str) -> str:
