@@ -90,6 +90,7 @@ class StdioProxy:
             session,
             self._client,
             log,
+            answers=self._courier,
             on_client_eof=self._client_gone,
             on_client_lost=self._client_lost,
             on_server_eof=lambda generation: self._events.put(_Event("server_eof", generation)),
@@ -190,7 +191,7 @@ class StdioProxy:
             expired = self._session.expire()
         # The client's answers first; a server that does not read its stdin (the likely reason for the
         # timeout) must not block this thread either: both go by courier.
-        self._courier.deliver(expired.effects.to_client)
+        self._pump.deliver_answers(expired.effects.to_client)
         self._advise_server(expired.effects.to_server)
         server = self._server
         if expired.startup_failed and server is not None:
@@ -309,7 +310,7 @@ class StdioProxy:
         with self._pump.session_lock:
             pending = self._session.in_flight
             effects = self._session.server_lost(why)
-        self._courier.deliver(effects.to_client)
+        self._pump.deliver_answers(effects.to_client)
         return pending
 
     def _tick(self, now: float) -> None:
@@ -342,6 +343,9 @@ class StdioProxy:
         server = self._server
         if server is None:  # pragma: no cover - the loop only runs with a server
             return self._finish(reason, exit_code)
+        if reason == "client_closed":  # nothing the server asks the client can be answered now
+            with self._pump.session_lock:
+                self._session.client_closed()
         self._close_server_pipe()
         signals = self._signals
         ended = server.shutdown(
