@@ -299,7 +299,8 @@ def test_a_torn_record_longer_than_the_probe_is_measured_whole(tmp_path: Path) -
     audit.record({"event": "decision"})
     audit.close()
     audit = AuditFile(str(path), KEY, "never")
-    audit.record({"event": "decision", "arguments": {"blob": "x" * (3 << 20)}})
+    # 3 MB in strings each short enough to be written whole (longer ones are cut: SCAN_CHARS)
+    audit.record({"event": "decision", "arguments": {"blob": ["x" * 60_000] * 53}})
     os.close(audit._fd)  # killed: no close, so the head still names the record before
     data = path.read_bytes()
     cut = data.rfind(b"\n", 0, len(data) - 1) + 1 + (2 << 20) + 5  # a SIGKILL mid-write of the big record

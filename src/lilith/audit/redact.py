@@ -31,12 +31,16 @@ from lilith.audit.redact_checks import is_card
 from lilith.audit.redact_patterns import SSN_VALUE_RE
 from lilith.audit.secret_names import PLAIN, SECRET, SETTING_NAME_RE, SSN, is_secret_setting, key_kind, names_a_secret
 from lilith.audit.text_redactor import TextRedactor
+from lilith.core.clipped import Clipped
 
 __all__ = ["MAX_DEPTH", "JsonText", "Masker", "Redactor"]
 
 MAX_DEPTH = 64  # deeper values are redacted without recursion, then serialised to JSON text
 _DEEP_LIMIT = 192  # levels below MAX_DEPTH redacted that way; anything deeper (or cyclic) is <too_deep>
 _KEY_CACHE_MAX = 4096
+# A longer key is no name: never memoised (the cache would keep it), and the value under it is tagged whole as
+# a secret instead of reading the key for secret words (which costs up to a microsecond per character).
+_LONG_KEY = 256
 # ``-p`` is a password for sshpass, mongosh and mysql, but a port for most tools (ssh, psql, redis-cli, docker's
 # host:container mapping), a profile or project for others, and ``--package`` for the npm runners. Its value
 # is a secret unless it has the shape of a port or port mapping, or of a name (lower-case letters, ``.``,
@@ -167,6 +171,8 @@ class Redactor(TextRedactor):
             return [self._value(item, depth + 1) for item in v]
         if isinstance(v, JsonText):
             return _compact_json(self._value(v.value, depth))
+        if isinstance(v, Clipped):
+            return self.clip(str(v), v.keep)
         if isinstance(v, str):
             return self.redact_text(v)
         if isinstance(v, bool | float):
@@ -185,12 +191,13 @@ class Redactor(TextRedactor):
         if type(k) is not str:
             return k, PLAIN
         cache = self._key_cache
-        kind = key_kind(k)
+        kind = key_kind(k) if len(k) <= _LONG_KEY else SECRET
         new_key = self.redact_text(k)
         if new_key == k:
-            if len(cache) >= _KEY_CACHE_MAX:
-                cache.clear()
-            cache[k] = kind
+            if len(k) <= _LONG_KEY:
+                if len(cache) >= _KEY_CACHE_MAX:
+                    cache.clear()
+                cache[k] = kind
             return k, kind
         while new_key in out or new_key in v:  # a tag collision must not drop a value
             new_key += "'"
@@ -274,3 +281,6 @@ class Masker(Redactor):
 
     def tag(self, kind: str, value: str) -> str:
         return f"<{kind}>"
+
+    def truncated_tag(self, value: str) -> str:
+        return f"<truncated:{len(value)}>"

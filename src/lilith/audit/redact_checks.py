@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
+from itertools import accumulate
 
 
 def _luhn(digits: str) -> bool:
@@ -22,12 +25,60 @@ def is_card(digits: str) -> bool:
     return 12 <= len(digits) <= 19 and "2" <= digits[0] <= "6" and _luhn(digits)
 
 
+# Digit values for Luhn windows (as bytes, so prefix sums run in C): a digit, and the digit doubled (minus 9).
+_PLAIN = bytes.maketrans(b"0123456789", bytes(range(10)))
+_DOUBLED = bytes.maketrans(b"0123456789", bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)))
+_CARD_FIRST = frozenset("23456")
+
+
+def card_windows(groups: list[str]) -> Iterator[tuple[int, int, str]]:
+    """Cards in a run of digit groups: ``(first group, last group, digits)`` of each window of whole groups
+    that ``is_card``, left to right, the longest window from each start, windows never overlapping.
+
+    Linear: a window holds at most 19 digits, so each start has at most eight ends to try, and each try is
+    two look-ups. A window's Luhn sum is a difference of prefix sums: counted from its right end, the doubled
+    digits are those at positions of the parity of the end, so one running sum per parity covers every window.
+    """
+    digits = "".join(groups)
+    if not any(d in digits for d in _CARD_FIRST):
+        return
+    plain = digits.encode().translate(_PLAIN)
+    sums: list[list[int]] = []
+    for parity in (0, 1):  # doubled at even, at odd positions
+        values = bytearray(plain)
+        values[parity::2] = digits[parity::2].encode().translate(_DOUBLED)
+        sums.append(list(accumulate(values, initial=0)))
+    bounds = list(accumulate(map(len, groups), initial=0))  # digit offset where each group starts
+    i = 0
+    last = len(groups)
+    while i < last:
+        start = bounds[i]
+        if digits[start] in _CARD_FIRST:
+            # ends (indices into bounds) that make a window of 12 to 19 digits, longest first
+            for end_index in range(bisect_right(bounds, start + 19) - 1, bisect_left(bounds, start + 12) - 1, -1):
+                end = bounds[end_index]
+                luhn = sums[end & 1]
+                if (luhn[end] - luhn[start]) % 10 == 0:
+                    yield i, end_index - 1, digits[start:end]
+                    i = end_index
+                    break
+            else:
+                i += 1
+        else:
+            i += 1
+
+
+# An IBAN's letters and digits as the digits of its mod-97 number (A = 10 ... Z = 35).
+_IBAN_NUMBER = str.maketrans(
+    {c: str(int(c, 36)) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}
+)
+
+
 def iban_ok(compact: str) -> bool:
     """An IBAN without separators: a plausible length, check digits 02-98 and mod 97 == 1."""
     if not 15 <= len(compact) <= 34 or not "02" <= compact[2:4] <= "98":
         return False
-    rearranged = compact[4:] + compact[:4]
-    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+    return int((compact[4:] + compact[:4]).translate(_IBAN_NUMBER)) % 97 == 1
 
 
 def alnum_end(text: str, count: int) -> int:

@@ -116,7 +116,7 @@ IBAN_RE = re.compile(r"[A-Za-z](?<![A-Za-z0-9][A-Za-z])[A-Za-z]\d{2}(?:[ -]?[A-Z
 # windows of whole groups are checked in code.
 CARD_RE = re.compile(r"\d(?<!\d\d)(?:[ -]{0,3}\d){11,}", _A)
 CARD_DOTTED_RE = re.compile(r"\d(?<![\d.]\d)\d{3}(?:\.\d{4}){3}(?!\d)(?!\.\d)", _A)  # 4111.1111.1111.1111
-CARD_GROUPS_RE = re.compile(r"\d+", _A)
+CARD_SEPARATORS_RE = re.compile(r"([^0-9]+)", _A)  # between the groups of a run
 SSN_RE = re.compile(r"\d(?<![\d-]\d)\d\d(?<!000)(?<!666)(?<!9\d\d)([- ])\d\d(?<!00)\1\d{4}(?<!0000)(?![\d-])", _A)
 SSN_VALUE_RE = re.compile(r"\d{3}([- ]?)\d\d\1\d{4}", _A)  # under an ssn-like key: separators optional
 PHONE_RE = re.compile(

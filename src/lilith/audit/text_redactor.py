@@ -8,6 +8,13 @@ scan) and the expensive checks (Luhn, IBAN mod 97, IPv6 parsing, base64, HMAC) r
 JSON text carried in a string may hide a value behind escapes (``bob\\u0040example.com`` is an email to whoever
 decodes it): a string with a backslash before ``u`` or a quote is also read with its escapes decoded (see
 ``_escaped``). Strings without a backslash pay one substring test for it.
+
+Cost: every detector is linear in its input, but some cost a few tenths of a microsecond per character on
+hostile text (runs of digit groups, look-alike flags), and redaction runs while the session waits. So a
+string longer than ``SCAN_CHARS`` is redacted on its first ``SCAN_CHARS`` characters only (cut back to the
+last separator, so no token is cut in two) and the rest is replaced by ``<truncated:N:hash>``: the string's
+length in characters and the keyed hash of the whole string, so equal values still correlate. Nothing is
+dropped silently: the tag says a value was cut, how long it was, and identifies it.
 """
 
 from __future__ import annotations
@@ -19,15 +26,15 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from lilith.audit.custom_patterns import CompiledPattern, compile_custom
-from lilith.audit.redact_checks import alnum_end, iban_ok, is_card, is_credential
+from lilith.audit.redact_checks import alnum_end, card_windows, iban_ok, is_card, is_credential
 from lilith.audit.redact_patterns import (
     ASSIGN_HINTS,
     ASSIGN_RE,
     AUTH_SCHEME_RE,
     AWS_RE,
     CARD_DOTTED_RE,
-    CARD_GROUPS_RE,
     CARD_RE,
+    CARD_SEPARATORS_RE,
     DIGITS_GATE_RE,
     EMAIL_ASCII_RE,
     EMAIL_ENCODED_RE,
@@ -57,6 +64,13 @@ from lilith.audit.redact_patterns import (
     USER_FLAG_RE,
 )
 from lilith.audit.secret_names import is_secret_setting
+
+# 64 KiB: four times the longest honest value seen in tool arguments that is worth reading in an audit log
+# (file contents, prompts), and at the worst detector cost (~0.5 µs per character) about 30 ms of redaction.
+SCAN_CHARS = 1 << 16
+_CUT_SLACK = 1024  # how far before SCAN_CHARS a cut may move back to end at a separator
+_SEPARATORS = (" ", "\n", "\t", '"', "'", ",", ";", "&", "<", ">")
+_SETTING_MEMO_MAX = 1024  # option names looked up by the "--name value" detector (each at most 64 characters)
 
 
 class TextRedactor:
@@ -95,6 +109,7 @@ class TextRedactor:
         self._ssn = tag("ssn")
         self._phone = tag("phone")
         self._ipv4_tag = tag("ipv4")
+        self._settings: dict[str, bool] = {}  # option name -> is_secret_setting (names are short: bounded)
 
     # --- tags ---------------------------------------------------------------------------------------------
     def tag(self, kind: str, value: str) -> str:
@@ -104,6 +119,21 @@ class TextRedactor:
         outer = self._outer.copy()
         outer.update(inner.digest())
         return f"<{kind}:{outer.hexdigest()[: self._hash_chars]}>"
+
+    def truncated_tag(self, value: str) -> str:
+        """What replaces the unscanned end of a long string: ``<truncated:N:hash>``, N the length of the whole
+        ``value`` in characters and hash its keyed hash (as in ``tag``)."""
+        hashed = self.tag("truncated", value)  # <truncated:hash>
+        return f"<truncated:{len(value)}:{hashed[len('<truncated:') :]}"
+
+    def clip(self, s: str, keep: int) -> str:
+        """``s`` redacted on its first ``keep`` characters at most (cut back to the last separator in the last
+        ``_CUT_SLACK`` of them, so that no token is cut in two), then ``truncated_tag(s)``."""
+        if len(s) <= keep:
+            return self.redact_text(s)
+        separator = max(s.rfind(c, max(0, keep - _CUT_SLACK), keep) for c in _SEPARATORS)
+        cut = separator + 1 if separator >= 0 else keep
+        return self.redact_text(s[:cut]) + self.truncated_tag(s)
 
     def _tagger(self, kind: str) -> Callable[[Any], str]:
         tag = self.tag
@@ -141,7 +171,14 @@ class TextRedactor:
         return self._tag_group(m, "cred") if is_credential(m.group("scheme"), m.group("cred")) else m.group(0)
 
     def _flag_value_repl(self, m: re.Match[str]) -> str:
-        return self._tag_group(m, "value") if is_secret_setting(m.group("name")) else m.group(0)
+        name = m.group("name")
+        secret = self._settings.get(name)
+        if secret is None:
+            secret = is_secret_setting(name)
+            if len(self._settings) >= _SETTING_MEMO_MAX:
+                self._settings.clear()
+            self._settings[name] = secret
+        return self._tag_group(m, "value") if secret else m.group(0)
 
     def _user_flag_repl(self, m: re.Match[str]) -> str:
         if m.group("user").isdigit() and m.group("pw").isdigit():  # docker -u 1000:1000: a uid and a gid
@@ -182,36 +219,25 @@ class TextRedactor:
 
     def _card_repl(self, m: re.Match[str]) -> str:
         run = m.group(0)
-        digits = run.replace(" ", "").replace("-", "").replace(".", "")
-        if is_card(digits):
-            return self.tag("card", digits)
-        # A run of digit groups may hold a card next to other numbers ("ref 12 4111 1111 1111 1111"): look for
-        # card-length windows of whole groups, left to right, longest first. At most 19 digits per window
-        # keeps this linear in the number of groups.
-        groups = [g.group(0) for g in CARD_GROUPS_RE.finditer(run)]
-        starts = [g.start() for g in CARD_GROUPS_RE.finditer(run)]
+        if len(run) <= 19 * 4:  # a card written whole, the common case
+            digits = run.replace(" ", "").replace("-", "").replace(".", "")
+            if is_card(digits):
+                return self.tag("card", digits)
+        parts = CARD_SEPARATORS_RE.split(run)  # groups at even indices, what separates them at odd ones
+        if len(parts) == 1:
+            return run
+        groups = parts[::2]
+        # A run of digit groups may hold a card next to other numbers ("ref 12 4111 1111 1111 1111"): windows
+        # of whole groups, left to right, longest first (see ``card_windows``).
         out: list[str] = []
-        pos = i = 0
-        while i < len(groups):
-            best = -1
-            best_digits = ""
-            window = ""
-            for j in range(i, len(groups)):
-                window += groups[j]
-                if len(window) > 19:
-                    break
-                if is_card(window):
-                    best, best_digits = j, window
-            if best < 0:
-                i += 1
-                continue
-            start, end = starts[i], starts[best] + len(groups[best])
-            out.append(run[pos:start])
-            out.append(self.tag("card", best_digits))
-            pos, i = end, best + 1
+        pos = 0
+        for first, last, digits in card_windows(groups):
+            out.append("".join(parts[pos : 2 * first]))
+            out.append(self.tag("card", digits))
+            pos = 2 * last + 1
         if not out:
             return run
-        out.append(run[pos:])
+        out.append("".join(parts[pos:]))
         return "".join(out)
 
     def _ipv4(self, m: re.Match[str]) -> str:
@@ -233,7 +259,10 @@ class TextRedactor:
     # --- text ---------------------------------------------------------------------------------------------
     def redact_text(self, s: str, *, escapes: bool = True) -> str:
         """``s`` with every detected value replaced by its tag (``s`` itself when nothing was found).
-        ``escapes``: also read JSON escapes in ``s`` (False for a copy whose escapes were decoded already)."""
+        ``escapes``: also read JSON escapes in ``s`` (False for a copy whose escapes were decoded already).
+        Longer than ``SCAN_CHARS``: see ``clip``."""
+        if len(s) > SCAN_CHARS:
+            return self.clip(s, SCAN_CHARS)
         raw = s
         # Decide on the key = value pass before any tag is inserted: tags such as <aws_key:…> contain keywords.
         assign = False

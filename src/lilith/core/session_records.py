@@ -5,9 +5,13 @@ noted: the handshake and timeouts happen either way."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
+from lilith.core.clipped import Clipped
 from lilith.core.gate import Gate
 from lilith.core.message import Message, error_response
 from lilith.core.pending import Pending
@@ -19,6 +23,9 @@ Summariser = Callable[[dict[str, Any], int], dict[str, Any]]
 # Answers worth a ``result`` audit record: those to requests that had a policy decision, and the results of
 # tool calls that ran as tasks (a tools/call answers with a task, tasks/result with the tool's result).
 RESULT_RECORDED = frozenset({"tools/call", "resources/read", "prompts/get", "tasks/result"})
+# How much of a peer's clientInfo/serverInfo the initialize record keeps: a name, a version, a title, icons
+# and a website fit in well under 4 KiB of JSON; the rest of a longer one is recorded as its length and hash.
+INFO_JSON_CHARS = 4096
 
 
 class SessionRecords:
@@ -88,14 +95,14 @@ class SessionRecords:
     def handshake(self, params: dict[str, Any], result: Any) -> None:
         """Who is talking to whom, once the handshake completes (the session's start record predates it)."""
         result = result if isinstance(result, dict) else {}
-        record = {
-            "event": "initialize",
-            "client_info": params.get("clientInfo"),
-            "protocol_version": params.get("protocolVersion"),
-            "server_info": result.get("serverInfo"),
-            "negotiated_version": result.get("protocolVersion"),
-        }
         try:
+            record = {
+                "event": "initialize",
+                "client_info": _bounded_info(params.get("clientInfo")),
+                "protocol_version": params.get("protocolVersion"),
+                "server_info": _bounded_info(result.get("serverInfo")),
+                "negotiated_version": result.get("protocolVersion"),
+            }
             self._audit.record(record)
         except Exception as exc:  # the handshake's answer still reaches the client
             self._log.log("error", "audit_write_failed", error=f"{type(exc).__name__}: {exc}")
@@ -162,3 +169,15 @@ class SessionRecords:
             self._log.log("error", "answer_check_failed", tool=tool, error=f"{type(exc).__name__}: {exc}")
             return error_response(pending.request_id, INTERNAL_ERROR, "Lilith: the result could not be checked")
         return body
+
+
+def _bounded_info(info: Any) -> Any:
+    """``info`` as it is if its compact JSON has at most ``INFO_JSON_CHARS`` characters, else that JSON as
+    ``Clipped`` text: the audit sink keeps its start, redacted, and the length and keyed hash of the whole."""
+    if info is None or isinstance(info, bool | int | float):
+        return info
+    try:
+        text = orjson.dumps(info).decode()
+    except TypeError:  # integers beyond 64 bits: the stdlib writes them
+        text = json.dumps(info, ensure_ascii=False, separators=(",", ":"), default=str)
+    return info if len(text) <= INFO_JSON_CHARS else Clipped(text, INFO_JSON_CHARS)

@@ -24,6 +24,7 @@ ALLOW = "ALLOW"
 DENY = "DENY"
 CONFUSABLE_RULE = "static_rules.confusable"
 _CACHE_LIMIT = 4096
+_CACHE_NAME_MAX = 256  # longer names (no spec name is over 128) are decided afresh: the memo would keep them
 
 
 class StaticRules:
@@ -38,8 +39,8 @@ class StaticRules:
         self.exact = exact
         self.globs = globs
         self._lookalikes = lookalikes
-        # Decisions are pure functions of the name, so they are memoised (bounded: names come from peers);
-        # a name's skeleton is therefore computed at most once while it stays in the memo.
+        # Decisions are pure functions of the name, so they are memoised (bounded in entries and in each
+        # name's length: names come from peers); a name's skeleton is computed once while it stays in the memo.
         self._memo: dict[str, Decision] = {}
 
     @classmethod
@@ -62,7 +63,7 @@ class StaticRules:
         decision = self._memo.get(tool)
         if decision is None:
             decision = self._decide(tool)
-            if len(self._memo) < _CACHE_LIMIT:
+            if len(self._memo) < _CACHE_LIMIT and len(tool) <= _CACHE_NAME_MAX:
                 self._memo[tool] = decision
         return decision
 
