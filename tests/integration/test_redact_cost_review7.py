@@ -129,3 +129,16 @@ def test_distinct_huge_tool_names_are_not_kept(tmp_path: Path) -> None:
         assert after - before < 20 << 20, (before, after)  # 80 MB when every name (and its reason) was kept
     finally:
         proxy.kill()
+
+
+def test_distinct_huge_tool_names_are_not_kept_by_the_audit_log_either(start_proxy: StartProxy) -> None:
+    """The writer's memo of reasons and tool names keeps no long text (a 1 MB name, and its reason quoting it,
+    kept 2 MB per request), and a name longer than any tool's is logged as one keyed tag, never scanned."""
+    s = start_proxy(policy='version: 1\nstatic_rules:\n  echo: ALLOW\n  "x*": DENY\n')
+    s.proxy.initialize()
+    requests = [{"name": f"{k:07d}" + "a" * 1_000_000, "arguments": {}} for k in range(40)]
+    before, after = _rss_after(s.proxy, requests)
+    assert after - before < 20 << 20, (before, after)  # 90 MB when every name and reason was kept
+    tools = [r["tool"] for r in _records(s.audit, "decision") if r["method"] == "tools/call" and r["tool"] != "echo"]
+    assert len(tools) == 40
+    assert all(re.fullmatch(r"<truncated:1000007:[0-9a-f]+>", tool) for tool in tools), tools[0][:100]

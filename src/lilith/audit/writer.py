@@ -63,6 +63,9 @@ REDACTED_FIELDS = (
 _MEMO_FIELDS = ("reason", "tool")
 _REDACTED = frozenset((*REDACTED_FIELDS, *_MEMO_FIELDS, "request_id"))
 _MEMO_SIZE = 512
+_MEMO_TEXT_CHARS = 1024  # longer reasons and tool names are not memoised
+_NAME_CHARS = 128  # a tool name longer than MCP tools have (lilith.policy.names) is tagged whole, never scanned
+_ID_CHARS = 256  # ... and so is a string request id longer than this
 FSYNC_POLICIES = ("always", "interval", "never")
 FAILURE_MODES = ("deny", "continue")
 _HEAD_SCAN_BYTES = 64 << 20  # how far back start-up looks for the record a lagging head names
@@ -693,10 +696,16 @@ class AuditFile:
         for field in _MEMO_FIELDS:
             text = record.get(field)
             if type(text) is str:
-                redacted[field] = self._reasons.get(text) or self._remember(text, redactor)
+                if field == "tool" and len(text) > _NAME_CHARS:  # no tool is named like that: tagged whole
+                    redacted[field] = redactor.truncated_tag(text)
+                else:
+                    redacted[field] = self._reasons.get(text) or self._remember(text, redactor)
         request_id = record.get("request_id")
         if type(request_id) is str:  # a number stays a number: ids keep their JSON type
-            redacted["request_id"] = redactor.redact_text(request_id)
+            too_long = len(request_id) > _ID_CHARS
+            redacted["request_id"] = (
+                redactor.truncated_tag(request_id) if too_long else redactor.redact_text(request_id)
+            )
         preview = redacted.get("preview")
         if isinstance(preview, str) and len(preview) > self._preview_chars:
             # Cut after redacting: a secret straddling the cut was still seen whole by the redactor.
@@ -705,6 +714,8 @@ class AuditFile:
 
     def _remember(self, text: str, redactor: Redactor) -> str:
         redacted = redactor.redact_text(text)
+        if len(text) > _MEMO_TEXT_CHARS:  # memory per entry stays small: long texts are redacted each time
+            return redacted
         if len(self._reasons) >= _MEMO_SIZE:
             self._reasons.clear()  # a flood of distinct texts (reasons quote what was refused) costs no memory
         self._reasons[text] = redacted
