@@ -7,9 +7,9 @@ Governed by the policy's ``sanitize`` section (``lilith.policy.sanitize_rules``;
   An entry whose *name* (a resource's URI) carries them is hidden instead: renaming it would make the
   client call a name the server does not know.
 - ``hide_poisoned_tools``: a tool, prompt or resource whose metadata (description, schemas, annotations,
-  anywhere in the entry) carries a hidden-instruction marker (``lilith.core.poison``) is hidden, and calls
-  to it are denied (``sanitize.poisoned_description``); poisoned server ``instructions`` are removed from
-  the handshake.
+  anywhere in the entry) carries a hidden-instruction marker (``lilith.core.poison``), or is too long to
+  scan (``poison.SCAN_LIMIT``), is hidden, and calls to it are denied (``sanitize.poisoned_description``);
+  such server ``instructions`` are removed from the handshake.
 - ``strict_listings``: a list result whose items are not a list is refused (the client gets an error, never
   the unchecked list); entries that are not objects or have no string name are dropped; a name listed
   twice identically is shown once, and a name listed twice with *different* definitions is hidden in every
@@ -27,6 +27,7 @@ as the very same object, so its bytes are untouched and the cost is one scan of 
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -67,6 +68,7 @@ _TARGETS = {
 _HANDSHAKES = frozenset({"initialize", "server/discover"})
 _HIDDEN_LIMIT = 65536  # beyond this many hidden names, lists are refused rather than state growing
 _REPORTED_LIMIT = 4096
+_NAME_KEPT = 256  # characters of a name kept as it is in that state; a longer one is kept as its digest
 _SHOWN_LIMIT = 200
 
 
@@ -79,8 +81,8 @@ class Sanitize(Interceptor):
         self._current_policy = current_policy
         self._audit = audit
         self._log = log
-        self._hidden: dict[tuple[str, str], tuple[str, str]] = {}  # (kind, name) -> (rule, reason)
-        self._reported: set[tuple[str, ...]] = set()
+        self._hidden: dict[tuple[str, str | bytes], tuple[str, str]] = {}  # (kind, _kept(name)) -> (rule, reason)
+        self._reported: set[tuple[str | bytes, ...]] = set()
 
     # ------------------------------------------------------------------------------------------ requests
     def check_request(self, message: Message) -> Decision | None:
@@ -93,7 +95,7 @@ class Sanitize(Interceptor):
         named = params.get(target[0]) if isinstance(params, dict) else None
         if not isinstance(named, str):
             return None  # the policy's own checks refuse a missing or mistyped name
-        hidden = self._hidden.get((target[1], named))
+        hidden = self._hidden.get((target[1], _kept(named)))
         if hidden is None:
             return None
         rule, reason = hidden
@@ -158,16 +160,17 @@ class Sanitize(Interceptor):
         """Remember ``name`` as hidden (calls to it are denied, saying ``reason``) and report it, with
         ``detail`` (the words that were found) for the audit log only: a denial goes back to the model,
         which must not be handed the injected words after all."""
-        if (kind, name) not in self._hidden and len(self._hidden) >= _HIDDEN_LIMIT:
+        key = (kind, _kept(name))
+        if key not in self._hidden and len(self._hidden) >= _HIDDEN_LIMIT:
             raise ProtocolError(f"the server's {method} result hides more names than Lilith keeps track of")
-        self._hidden[(kind, name)] = (rule, reason)
+        self._hidden[key] = (rule, reason)
         said = f"{kind} {_shown(name)} hidden: {reason}{detail}"
         self.report(method, "hide", name, said, applied=enforce, rule=rule)
 
     def shown(self, kind: str, name: str) -> None:
         """``name`` was shown to the client as it is now listed: calls to it are no longer refused here."""
         if self._hidden:
-            self._hidden.pop((kind, name), None)
+            self._hidden.pop((kind, _kept(name)), None)
 
     def report(
         self,
@@ -182,7 +185,7 @@ class Sanitize(Interceptor):
         key: str = "",
     ) -> None:
         """Write a ``sanitize`` audit record and a log line, once per method, action, item and reason."""
-        seen = (method, action, item or "", key or rule or reason, str(applied))
+        seen = (method, action, _kept(item or ""), key or rule or reason, str(applied))
         if seen in self._reported:
             return
         record: dict[str, Any] = {"event": "sanitize", "method": method, "action": action}
@@ -273,7 +276,7 @@ class _Listing:
 
             marker = find_marker(_scanned_text(clean, item), name)
             if marker is not None:
-                reason = f"its metadata carries a hidden-instruction marker ({marker.label})"
+                reason = f"its metadata {marker.finding}"
                 return self._hidden(shown, name, RULE_POISONED, reason, f": {marker.snippet!r}")
         if settings.strip_control:
             owner.report_strip(method, name, removed)  # first: if it cannot be recorded, nothing is un-hidden
@@ -313,6 +316,15 @@ def _scanned_text(clean: Any, original: Any) -> str:
         return visible  # nothing was removed, so no tag characters either
     hidden = [spelled for spelled in (tag_text(text) for text in strings(original)) if spelled]
     return visible if not hidden else visible + "\n" + "\n".join(hidden)
+
+
+def _kept(name: str) -> str | bytes:
+    """How a name is remembered: itself, or when longer than ``_NAME_KEPT`` its digest (bytes, so never
+    equal to a name), so a server that hides a new megabyte-long name in every list cannot grow our memory
+    by megabytes each time (the number of names is capped by ``_HIDDEN_LIMIT`` and ``_REPORTED_LIMIT``)."""
+    if len(name) <= _NAME_KEPT:
+        return name
+    return hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=32).digest()
 
 
 def _shown(name: str, quoted: bool = True) -> str:
