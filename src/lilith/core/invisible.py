@@ -30,11 +30,15 @@ Kept where they do visible work, removed elsewhere:
 
 The check is built to be cheap when there is nothing to remove (most text): an ASCII string costs one
 byte-level pass in C, any other string one regex scan, and clean text comes back as the same object.
+Cleaning is one more scan, also in C: whether a joiner or selector stays is judged by lookarounds in
+the regex, so text dense in them (or in characters to remove) costs no Python call per character, and
+text with thousands of removals is cleaned a chunk at a time, so that memory stays bounded.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 from lilith.errors import ProtocolError
@@ -70,9 +74,7 @@ _ASCII_CONTROLS = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _SUSPECT = re.compile(f"[{_BMP_CLASS}{_COVERING_ASTRAL}]")
 _BARE_CR = re.compile("\r(?!\n)")
 _STRING = r"[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # an OSC/DCS/SOS/PM/APC body and its terminator, if any
-# One candidate character, then (for an escape or a C1 introducer) the rest of its sequence. Starting every
-# match with one character class lets the regex engine skip ahead to candidates instead of trying each
-# alternative at every position: the slow path costs little more than the check.
+# After an escape or a C1 introducer, the rest of its sequence.
 _SEQUENCE_REST = (
     r"(?:(?<=\x1b)(?:\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]"  # CSI
     rf"|[\]PX^_]{_STRING}"  # OSC, DCS, SOS, PM, APC
@@ -80,10 +82,41 @@ _SEQUENCE_REST = (
     r"|(?<=\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]"  # 8-bit CSI
     rf"|(?<=[\x90\x98\x9d\x9e\x9f]){_STRING})?"  # 8-bit string introducers
 )
-_REMOVABLE = re.compile(f"[{_BMP_CLASS}{_EXACT_ASTRAL}\r]{_SEQUENCE_REST}")
-_NOT_VISIBLE = re.compile(f"[{_ALWAYS}{_JOINERS}{_SELECTORS}\\s]")
-_SELECTOR = re.compile(f"[{_SELECTORS}]")
-_BIDI_CHARS = re.compile(f"[{_BIDI}]")
+_INTRODUCERS = "\x1b\x9b\x90\x98\x9d-\x9f"  # the characters that can begin a sequence
+# The tail is tried only after an introducer, as ``(?:...|)``: the regex engine runs an alternation much
+# faster than an optional group, and most removed characters begin no sequence.
+_ALWAYS_REMOVED = f"(?<=[{_ALWAYS}])(?:(?<=[{_INTRODUCERS}]){_SEQUENCE_REST}|)"
+# A joiner or a selector is kept or removed by its neighbours in the text as the server sent it. The
+# lookarounds below judge it inside the scan: a kept one costs no call into Python.
+_VISIBLE = f"[^\\x00-\\x7f{_ALWAYS}{_JOINERS}{_SELECTORS}\\s]"  # a visible non-ASCII character
+_VISIBLE_OR_SELECTOR = f"[^\\x00-\\x7f{_ALWAYS}{_JOINERS}\\s]"
+_JOINER_REMOVED = f"(?<=[{_JOINERS}])(?:(?<!{_VISIBLE_OR_SELECTOR}[{_JOINERS}])|(?!{_VISIBLE}))"
+_SELECTOR_REMOVED = (  # kept after a visible character, or in a keycap
+    f"(?<=[{_SELECTORS}])(?<!{_VISIBLE}[{_SELECTORS}])(?:(?<![{_KEYCAP_BASES}][{_SELECTORS}])|(?!\u20e3))"
+)
+# What is removed: one candidate character that the lookarounds condemn, with the rest of its sequence.
+# Starting every match with one character class lets the regex engine skip ahead to candidates instead
+# of trying each alternative at every position: cleaning costs little more than the check. The one group
+# makes ``split`` return the kept text and the removed text, alternating, from a single pass in C.
+_REMOVABLE = re.compile(
+    f"([{_BMP_CLASS}{_EXACT_ASTRAL}\r](?:{_ALWAYS_REMOVED}|(?<=\r)(?!\n)|{_JOINER_REMOVED}|{_SELECTOR_REMOVED}))"
+)
+_FEW = 8  # up to this many removals, counting them one by one beats building a Counter
+# Every removed piece that ``split`` returns is a new string (~80 bytes): a 64 MB line of zero-width
+# spaces would hold 1.6 GB of them. Beyond this many, the text is cleaned a chunk at a time.
+_SPLIT_LIMIT = 4096
+_CHUNK = 16384  # characters
+_INTRODUCER = re.compile(f"[{_INTRODUCERS}]")
+
+
+def _members(ranges: str) -> frozenset[str]:
+    """The characters of a class written as above: characters and ``first-last`` ranges."""
+    spans = re.findall("(.)(?:-(.))?", ranges, re.DOTALL)
+    return frozenset(chr(code) for first, last in spans for code in range(ord(first), ord(last or first) + 1))
+
+
+_SELECTOR_CHARS = _members(_SELECTORS)
+_BIDI_CHARS = _members(_BIDI)
 _TAG_TEXT = re.compile("[\U000e0020-\U000e007e]+")
 
 
@@ -105,57 +138,73 @@ def clean_text(text: str, removed: dict[str, int]) -> str:
     ``removed`` counts what went, by kind (ansi, control, bidi, zero_width, tag, variation_selector)."""
     if is_clean(text):
         return text
-    changed = False
+    pieces = _REMOVABLE.split(text, _SPLIT_LIMIT)  # kept text and removed text, alternating
+    if len(pieces) == 1:
+        return text
+    if len(pieces) > 2 * _SPLIT_LIMIT:
+        return _clean_dense(text, removed)
+    if len(pieces) > 2 * _FEW + 1:
+        _add(Counter(pieces[1::2]), removed)
+    else:
+        for item in pieces[1::2]:
+            kind = _kind(item)
+            removed[kind] = removed.get(kind, 0) + 1
+    return "".join(pieces[::2])
 
-    def replace(match: re.Match[str]) -> str:
-        nonlocal changed
-        found = match.group()
-        first, start = found[0], match.start()
-        if len(found) > 1 or first in "\x1b\x9b":
-            kind = "ansi"
-        elif first == "\r":
-            if text.startswith("\n", start + 1):
-                return found  # CRLF
-            kind = "control"
-        elif first in _JOINERS:
-            if _joins_visible(text, start):
-                return found
-            kind = "zero_width"
-        elif _SELECTOR.match(first) is not None:
-            if _follows_visible(text, start):
-                return found
-            kind = "variation_selector"
+
+def _clean_dense(text: str, removed: dict[str, int]) -> str:
+    """``clean_text`` for text with thousands of removals, holding only a chunk's removed pieces at once."""
+    counts: Counter[str] = Counter()
+    if _INTRODUCER.search(text) is not None:
+        # An escape sequence may run on for any length, so no cut is safe: count the removals one by one
+        # as a scan streams them by, then clean in a second scan.
+        counts.update(map(re.Match.group, _REMOVABLE.finditer(text)))
+        _add(counts, removed)
+        return _REMOVABLE.sub("", text)
+    kept = [_clean_chunk(text, start, counts) for start in range(0, len(text), _CHUNK)]
+    _add(counts, removed)
+    return "".join(kept)
+
+
+def _clean_chunk(text: str, start: int, counts: Counter[str]) -> str:
+    """The cleaned chunk of ``text`` at ``start``, its removals added to ``counts``. With no escape
+    sequence in the text, each removal is one character judged by its two neighbours: the chunk is split
+    with its neighbour on either side, which is judged here without its own neighbour and so left out
+    (its own chunk judges it)."""
+    end = min(start + _CHUNK, len(text))
+    before, after = (1 if start > 0 else 0), (1 if end < len(text) else 0)
+    pieces = _REMOVABLE.split(text[start - before : end + after])
+    found = pieces[1::2]
+    if before:  # the neighbour was kept (it begins the first piece) or removed (it is the first removal)
+        if pieces[0]:
+            pieces[0] = pieces[0][1:]
         else:
-            kind = _char_kind(first)
-        removed[kind] = removed.get(kind, 0) + 1
-        changed = True
-        return ""
-
-    cleaned = _REMOVABLE.sub(replace, text)
-    return cleaned if changed else text
-
-
-def _joins_visible(text: str, at: int) -> bool:
-    if at == 0 or at + 1 >= len(text):
-        return False
-    before, after = text[at - 1], text[at + 1]
-    return (
-        not before.isascii()
-        and not after.isascii()
-        and (_NOT_VISIBLE.match(before) is None or _SELECTOR.match(before) is not None)
-        and _NOT_VISIBLE.match(after) is None
-    )
+            del found[0]
+    if after:
+        if pieces[-1]:
+            pieces[-1] = pieces[-1][:-1]
+        else:
+            del found[-1]
+    counts.update(found)
+    return "".join(pieces[::2])
 
 
-def _follows_visible(text: str, at: int) -> bool:
-    """Does the selector at ``at`` vary the character before it? Never an ASCII one but a keycap's base:
-    between two letters it could only split a word the poison scan looks for."""
-    if at == 0:
-        return False
-    before = text[at - 1]
-    if before.isascii():
-        return before in _KEYCAP_BASES and text.startswith("\u20e3", at + 1)
-    return _NOT_VISIBLE.match(before) is None
+def _add(counts: Counter[str], removed: dict[str, int]) -> None:
+    for item, count in counts.items():
+        kind = _kind(item)
+        removed[kind] = removed.get(kind, 0) + count
+
+
+def _kind(found: str) -> str:
+    if len(found) > 1 or found == "\x9b":  # a sequence, or a CSI introducer that began none
+        return "ansi"
+    if found == "\r":
+        return "control"
+    if found in _JOINERS:
+        return "zero_width"
+    if found in _SELECTOR_CHARS:
+        return "variation_selector"
+    return _char_kind(found)
 
 
 def _char_kind(char: str) -> str:
@@ -166,7 +215,7 @@ def _char_kind(char: str) -> str:
         return "control"
     if 0xE0000 <= code <= 0xE007F:
         return "tag"
-    if _BIDI_CHARS.match(char) is not None:
+    if char in _BIDI_CHARS:
         return "bidi"
     return "zero_width"
 
