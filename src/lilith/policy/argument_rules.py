@@ -78,7 +78,7 @@ from urllib.parse import urlsplit
 
 from lilith.policy.arg_paths import MISSING, lookup
 from lilith.policy.decision import Decision
-from lilith.policy.paths import Resolver, is_within, normalise_path, path_readings
+from lilith.policy.paths import NoFilesystem, Resolver, is_within, normalise_path, path_readings
 from lilith.policy.patterns import Glob, Regex, compile_glob, compile_regex, is_glob, is_scalar_text
 from lilith.policy.whatwg import reads_as_file_uri
 from lilith.policy.yaml_source import Path, YamlDocument
@@ -539,19 +539,6 @@ _CHECK_KEYS = (
 _RULE_KEYS = frozenset({"tool", "arg", "id", "description", *_CHECK_KEYS})
 
 
-class _CompileResolver:
-    """Stands in for a server when roots are validated at load time (no filesystem is touched)."""
-
-    def home(self) -> str:
-        return "/home"
-
-    def cwd(self) -> str:
-        return "/"
-
-    def realpath(self, path: str) -> str:
-        return path
-
-
 def compile_argument_rules(doc: YamlDocument, path: Path, value: Any) -> ArgumentRules:
     """Validate and compile the ``argument_rules`` list found at ``path`` in ``doc``."""
     if not isinstance(value, list):
@@ -628,7 +615,7 @@ def _compile_check(doc: YamlDocument, path: Path, key: str, value: Any) -> _Chec
         roots = _text_list(doc, path, value, key)
         for offset, root in enumerate(roots):
             try:
-                normalise_path(root, _CompileResolver())
+                normalise_path(root, NoFilesystem())
             except ValueError as exc:
                 raise doc.error((*path, offset), f"{key}: {exc}") from None
         return _PathWithin(roots) if key == "path_within" else _PathNotWithin(roots)

@@ -174,7 +174,7 @@ def unresolved_reading(raw: str, resolver: Resolver) -> str:
     return _lexical(_absolute(raw, resolver))
 
 
-class _NoFilesystem:
+class NoFilesystem:
     """A resolver for checking the syntax of a policy's paths at load time (no filesystem is touched)."""
 
     def home(self) -> str:
@@ -189,7 +189,7 @@ class _NoFilesystem:
 
 def check_path_syntax(raw: str) -> None:
     """Raise ``ValueError`` when ``raw`` can never be read as a path (empty, NUL, ``~user``)."""
-    _absolute(raw, _NoFilesystem())
+    _absolute(raw, NoFilesystem())
 
 
 def readings_within(raw: str, roots: Sequence[str], resolver: Resolver) -> tuple[bool, ...]:
