@@ -4,6 +4,7 @@ server (``ClientRequests``), and the ids of client requests given up on whose an
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ NEVER = float("inf")
 INTERNAL_ID_PREFIX = "lilith-internal-"
 # Ids of cancelled or timed-out requests remembered at most (the oldest is forgotten first).
 MAX_RETIRED_IDS = 10_000
+LONG_ID_CHARS = 256  # longer string ids are retired as a digest
 
 
 class Pending:
@@ -95,10 +97,17 @@ class RetiredIds(dict[IdKey, float]):
         self._keep_for = keep_for
 
     def retire(self, key: IdKey) -> None:
-        self.pop(key, None)
+        key = _compact(key)
+        dict.pop(self, key, None)
         self[key] = self._clock() + self._keep_for
         while len(self) > MAX_RETIRED_IDS:
             del self[next(iter(self))]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, tuple) and dict.__contains__(self, _compact(key))
+
+    def pop(self, key: IdKey, default: Any = None) -> Any:
+        return dict.pop(self, _compact(key), default)
 
     def purge(self, now: float) -> None:
         """Forget the ids whose late answers can no longer come."""
@@ -107,6 +116,14 @@ class RetiredIds(dict[IdKey, float]):
             if self[key] > now:
                 break
             del self[key]
+
+
+def _compact(key: IdKey) -> IdKey:
+    """A long string id is kept as its digest (a retired id may be remembered for minutes: its bytes must not
+    be). A digest is ``bytes``, which no real id's key is, so it can equal only the digest of the same id."""
+    if key[0] is str and len(key[1]) > LONG_ID_CHARS:
+        return (bytes, hashlib.blake2b(key[1].encode("utf-8", "surrogatepass"), digest_size=16).digest())
+    return key
 
 
 def cancelled_key(message: Message) -> IdKey | None:

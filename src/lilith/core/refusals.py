@@ -29,6 +29,14 @@ UNKNOWN_TASK = Decision(
 )
 
 
+RULE_TOO_MANY_IN_FLIGHT = "protocol.too-many-in-flight"
+
+
+def too_many_in_flight(limit: int) -> Decision:
+    """The recorded decision on a request beyond ``Limits.max_in_flight`` requests waiting for the server."""
+    return Decision(False, RULE_TOO_MANY_IN_FLIGHT, f"{limit} requests are already waiting for the MCP server")
+
+
 def imitation_refusal(message: Message, imitated: str) -> InvalidRequest:
     """The error for a method that imitates the standard method ``imitated`` (``imitated_method``)."""
     text = f"Invalid Request: method {message.method!r} imitates {imitated!r}"

@@ -184,6 +184,10 @@ class Session:
                 "Invalid Request: this id belongs to a cancelled request whose answer may still arrive; use a new id",
                 request_id=message.id,
             )
+        if len(self._requests) >= self.limits.max_in_flight:
+            refused = self._records.decision(message, refusals.too_many_in_flight(self.limits.max_in_flight))
+            out.replies.append(denial(message.id, refused))
+            return
         method = message.method or ""
         if self._setup.initialize is None and method != "initialize":
             self._learn_version_from_meta(message)
