@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import select
 import subprocess
 import sys
 import threading
@@ -184,3 +185,18 @@ def reap(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.kill()
         process.wait()
+
+
+def drain_pty(leader: int, timeout: float) -> bytes:
+    """Everything written to a pseudo-terminal's other side until it is closed and drained (EIO) or nothing
+    comes for ``timeout`` seconds. Read while the writer runs: a pty holds only a few KiB."""
+    chunks = []
+    while select.select([leader], [], [], timeout)[0]:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the other side is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import StartProxy
-from tests.integration.harness import LILITH
+from tests.integration.harness import LILITH, drain_pty
 
 TOOLS = ["echo", "delete_file", "read_notes", "echo", "launch_rockets", "add"]
 
@@ -189,16 +189,7 @@ def _tail_on_a_terminal(log: Path, env: dict[str, str]) -> str:
         )
         assert done.returncode == 0, done.stderr
         os.close(follower)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: the terminal's other side is closed and drained
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks).decode()
+        return drain_pty(leader, 30).decode()
     finally:
         os.close(leader)
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import StartProxy
-from tests.integration.harness import LILITH
+from tests.integration.harness import LILITH, drain_pty
 
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x9b31m\u202egnp.exe\U000e0041"  # OSC, CSI, C1 CSI, bidi override, tag
 _OUR_COLOURS = re.compile(r"\x1b\[\d*m")
@@ -191,17 +191,9 @@ def _on_a_terminal(*args: str) -> str:
     try:
         with subprocess.Popen([LILITH, "audit", *args], stdout=follower, stderr=subprocess.PIPE) as running:
             os.close(follower)
-            chunks = []
-            while select.select([leader], [], [], 20)[0]:
-                try:
-                    chunk = os.read(leader, 65536)
-                except OSError:  # EIO: the other side is closed and drained
-                    break
-                if not chunk:
-                    break
-                chunks.append(chunk)
+            shown = drain_pty(leader, 20)
             assert running.wait(timeout=20) == 0, running.stderr.read() if running.stderr else ""
-        return b"".join(chunks).decode().replace("\r\n", "\n")
+        return shown.decode().replace("\r\n", "\n")
     finally:
         os.close(leader)
 

@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import pty
-import select
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import StartProxy
-from tests.integration.harness import LILITH
+from tests.integration.harness import LILITH, drain_pty
 
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x9b31m\u202egnp.exe"  # OSC, CSI, C1 CSI, bidi override
 
@@ -155,17 +154,9 @@ def _on_a_terminal(*args: str) -> tuple[int, bytes]:
     try:
         with subprocess.Popen([LILITH, *args], stdout=follower, stderr=follower) as running:
             os.close(follower)
-            chunks = []
-            while select.select([leader], [], [], 30)[0]:
-                try:
-                    chunk = os.read(leader, 65536)
-                except OSError:  # EIO: the other side is closed and drained
-                    break
-                if not chunk:
-                    break
-                chunks.append(chunk)
+            shown = drain_pty(leader, 30)
             code = running.wait(timeout=30)
-        return code, b"".join(chunks)
+        return code, shown
     finally:
         os.close(leader)
 
